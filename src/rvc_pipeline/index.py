@@ -1,0 +1,158 @@
+"""Retrieval index over the training features (RVC.md §6, with the fixes of §11.8)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from rvc_pipeline.atomic import atomic_path
+
+log = logging.getLogger(__name__)
+
+FEATURE_DIMS = {"v1": 256, "v2": 768}
+KMEANS_THRESHOLD = 200_000
+N_CENTROIDS = 10_000
+ADD_BATCH = 8192
+# Conversion searches 8 neighbours per frame; an index with fewer rows can never return 8, so every
+# query would get placeholder (-1) labels. faiss IVF training itself only needs n_ivf (here 1) points.
+MIN_ROWS = 8
+
+
+def n_ivf(rows: int) -> int:
+    """Number of IVF lists for ``rows`` training rows: RVC's formula with the lower bound of 1."""
+    if rows < MIN_ROWS:
+        raise ValueError(f"an index needs at least {MIN_ROWS} feature rows, got {rows}")
+    return max(1, min(int(16 * math.sqrt(rows)), rows // 39))
+
+
+def index_file_name(kind: str, n_ivf: int, experiment: str, version: str) -> str:
+    """RVC's file name, e.g. ``added_IVF256_Flat_nprobe_1_myvoice_v1.index``."""
+    if kind not in ("trained", "added"):
+        raise ValueError(f"index kind must be 'trained' or 'added', got {kind!r}")
+    return f"{kind}_IVF{n_ivf}_Flat_nprobe_1_{experiment}_{version}.index"
+
+
+def find_feature_files(features: Path | Sequence[Path]) -> list[Path]:
+    """The feature files to index: the given list, or every ``*.npy`` under a folder, sorted."""
+    if isinstance(features, (str, os.PathLike)):
+        root = Path(features)
+        if not root.is_dir():
+            raise FileNotFoundError(f"feature folder {root} does not exist")
+        files = sorted(root.rglob("*.npy"))
+        if not files:
+            raise ValueError(f"no feature files (*.npy) under {root}")
+        return files
+    return [Path(f) for f in features]
+
+
+def read_features(files: Sequence[Path], dim: int) -> np.ndarray:
+    """Stack the [T, dim] feature files into one float32 array, each file read once.
+
+    A first pass reads only the headers (memory-mapped) to size the array, so the data is never
+    held twice (no list of arrays plus their concatenation).
+    """
+    rows = []
+    for path in files:
+        if not path.is_file():
+            raise FileNotFoundError(f"feature file {path} does not exist")
+        header = np.load(path, mmap_mode="r")
+        if header.ndim != 2 or header.shape[1] != dim or not np.issubdtype(header.dtype, np.floating):
+            raise ValueError(
+                f"feature file {path}: expected a float array [T, {dim}], "
+                f"got {header.dtype} {list(header.shape)}"
+            )
+        rows.append(header.shape[0])
+        del header
+    out = np.empty((sum(rows), dim), dtype=np.float32)
+    start = 0
+    for path, n in zip(files, rows):
+        block = out[start : start + n]
+        block[...] = np.load(path, mmap_mode="r")
+        if not np.isfinite(block).all():
+            raise ValueError(f"feature file {path} contains NaN or infinite values")
+        start += n
+    return out
+
+
+def reduce_kmeans(
+    features: np.ndarray, n_centroids: int, seed: int, iterations: int, points_per_centroid: int
+) -> np.ndarray:
+    """Replace the rows by ``n_centroids`` faiss k-means centroids (RVC uses MiniBatchKMeans).
+
+    faiss trains on a seeded sample of at most ``n_centroids * points_per_centroid`` rows.
+    """
+    if n_centroids > len(features):
+        raise ValueError(f"cannot reduce {len(features)} feature rows to {n_centroids} centroids")
+    kmeans = faiss.Kmeans(
+        features.shape[1],
+        n_centroids,
+        niter=iterations,
+        seed=seed,
+        max_points_per_centroid=points_per_centroid,
+        verbose=False,
+    )
+    kmeans.train(features)
+    return np.ascontiguousarray(kmeans.centroids, dtype=np.float32)
+
+
+def _write_index(index: faiss.Index, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        faiss.write_index(index, str(tmp))
+    log.info("wrote %s", path)
+
+
+def train_index(
+    features: Path | Sequence[Path],
+    out_dir: Path,
+    experiment: str,
+    version: str,
+    *,
+    seed: int = 0,
+    kmeans_threshold: int = KMEANS_THRESHOLD,
+    n_centroids: int = N_CENTROIDS,
+    kmeans_iterations: int = 10,
+    kmeans_points_per_centroid: int = 64,
+) -> Path:
+    """Build RVC's IVF-Flat index from feature files; returns the path of the ``added_…`` index.
+
+    ``features`` is a list of .npy files or a folder walked recursively (per-source subfolders).
+    Writes ``total_fea.npy`` (the shuffled, possibly k-means-reduced rows), ``trained_…index`` and
+    ``added_…index`` into ``out_dir``, each atomically.
+    """
+    if version not in FEATURE_DIMS:
+        raise ValueError(f"version must be one of {sorted(FEATURE_DIMS)}, got {version!r}")
+    out_dir = Path(out_dir)
+    files = find_feature_files(features)
+    data = read_features(files, FEATURE_DIMS[version])
+    log.info("read %d feature rows [%d dims] from %d files", *data.shape, len(files))
+    if len(data) < MIN_ROWS:
+        source = features if isinstance(features, (str, os.PathLike)) else f"{len(files)} files"
+        raise ValueError(
+            f"{source}: {len(data)} feature rows, an index needs at least {MIN_ROWS}"
+        )
+
+    np.random.default_rng(seed).shuffle(data)  # in place, along the rows
+    if len(data) > kmeans_threshold:
+        log.info("k-means: %d rows -> %d centroids (seed %d)", len(data), n_centroids, seed)
+        data = reduce_kmeans(data, n_centroids, seed, kmeans_iterations, kmeans_points_per_centroid)
+
+    with atomic_path(out_dir / "total_fea.npy") as tmp, open(tmp, "wb") as handle:
+        np.save(handle, data)  # a file object, so np.save does not append ".npy" to the temp name
+
+    lists = n_ivf(len(data))
+    index = faiss.index_factory(data.shape[1], f"IVF{lists},Flat")
+    faiss.extract_index_ivf(index).nprobe = 1
+    log.info("training IVF%d on %d rows", lists, len(data))
+    index.train(data)
+    _write_index(index, out_dir / index_file_name("trained", lists, experiment, version))
+    for start in range(0, len(data), ADD_BATCH):
+        index.add(data[start : start + ADD_BATCH])
+    added = out_dir / index_file_name("added", lists, experiment, version)
+    _write_index(index, added)
+    return added
