@@ -1,29 +1,54 @@
-"""Logging set-up shared by the rule scripts and the CLI."""
+"""Logging set-up shared by the rule scripts, the thread-run rules and the CLI."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
+import threading
+from collections.abc import Iterator
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def to_rule_log(path: str | os.PathLike | None, level: int = logging.INFO) -> None:
-    """Send the package's log records (and warnings) to a rule's log file, or stderr if None."""
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_rvc_pipeline", False):
-            root.removeHandler(handler)
-            handler.close()
-    handler: logging.Handler
-    if path is None:
-        handler = logging.StreamHandler(sys.stderr)
-    else:
-        os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
-        handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+def _file_handler(path: str | os.PathLike) -> logging.Handler:
+    os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
+    handler = logging.FileHandler(path, mode="a", encoding="utf-8")
     handler.setFormatter(logging.Formatter(FORMAT))
-    handler._rvc_pipeline = True  # type: ignore[attr-defined]
+    return handler
+
+
+def to_rule_log(path: str | os.PathLike | None, level: int = logging.INFO) -> None:
+    """Send all of this process's log records (and warnings) to a rule's log file, or stderr if None."""
+    handler = _file_handler(path) if path is not None else logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(FORMAT))
+    root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(level)
     logging.captureWarnings(True)
+
+
+@contextlib.contextmanager
+def rule_log(path: str | os.PathLike, level: int = logging.INFO) -> Iterator[None]:
+    """Log this thread's records to ``path`` while the block runs.
+
+    Rules that keep a model loaded run as threads of one Snakemake process; filtering on the
+    thread keeps each job's records in its own log.
+    """
+    handler = _file_handler(path)
+    ident = threading.get_ident()
+    handler.addFilter(lambda record: record.thread == ident)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    if root.level > level or root.level == logging.NOTSET:
+        root.setLevel(level)
+    logging.captureWarnings(True)
+    try:
+        yield
+    except Exception:
+        logging.getLogger("rvc_pipeline").exception("job failed")
+        raise
+    finally:
+        root.removeHandler(handler)
+        handler.close()

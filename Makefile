@@ -1,0 +1,34 @@
+# Two commands that work on a fresh machine with only Python 3.11 and make: `make run`, `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CORES ?= all
+
+.PHONY: run test bench lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## run: install, then the whole workflow on the built-in demo (config/config.yaml)
+run: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES)
+
+## test: install, then the full test suite
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## bench: speed and memory ratios, measured in one run (see benchmarks/)
+bench: $(STAMP)
+	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+## lint: snakemake --lint and snakefmt --check
+lint: $(STAMP)
+	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check Snakefile rules/
+
+clean:
+	rm -rf results .snakemake

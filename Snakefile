@@ -1,0 +1,23 @@
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/preprocess.smk"
+
+
+rule all:
+    input:
+        all_targets,
+    default_target: True
+    localrule: True
+
+
+rule preprocess:
+    input:
+        preprocess_targets,
+    localrule: True

@@ -1,0 +1,60 @@
+"""RVC's small inference model (``assets/weights/{name}.pth``): fp16 generator weights without enc_q."""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from rvc_pipeline.atomic import atomic_path
+from rvc_pipeline.checkpoint import load_checkpoint, load_state_strict, model_state
+from rvc_pipeline.filelist import sr_name
+from rvc_pipeline.models import ModelConfig, synthesizer_from_config
+
+EXPORT_KEYS = ("weight", "config", "info", "sr", "f0", "version")
+
+
+def export_model(
+    g: Mapping[str, torch.Tensor] | str | os.PathLike,
+    hparams: dict,
+    out_path: str | os.PathLike,
+    *,
+    epoch: int,
+    f0: bool,
+    version: str,
+) -> None:
+    """Write the small model from a generator state dict or a ``G_*.pth`` checkpoint, atomically.
+
+    Keys in RVC's order: weight (fp16, no ``enc_q.*``), config (the synthesiser's argument list),
+    info ("{epoch}epoch"), sr ("40k"), f0 (1/0), version.
+    """
+    state = model_state(load_checkpoint(g), g) if isinstance(g, (str, os.PathLike)) else g
+    model = OrderedDict()
+    model["weight"] = {k: v.half() for k, v in state.items() if "enc_q" not in k}
+    model["config"] = ModelConfig.from_hparams(hparams).to_export_list()
+    model["info"] = f"{epoch}epoch"
+    model["sr"] = sr_name(hparams["data"]["sampling_rate"])
+    model["f0"] = int(f0)
+    model["version"] = version
+    with atomic_path(out_path) as tmp:
+        torch.save(model, tmp)
+
+
+def load_exported(path: str | os.PathLike) -> tuple[dict[str, Any], torch.nn.Module]:
+    """Load a small model as RVC's inference does and check it: every weight fits, none is missing.
+
+    Returns the file's dict and the fp32 synthesiser in eval mode (without enc_q).
+    """
+    exported = load_checkpoint(path)
+    if set(exported) != set(EXPORT_KEYS):  # RVC's manual extraction writes them in another order
+        raise ValueError(f"{path}: not an exported RVC model (keys {list(exported)}, expected {list(EXPORT_KEYS)})")
+    weight = exported["weight"]
+    config = list(exported["config"])
+    config[-3] = weight["emb_g.weight"].shape[0]  # RVC's inference takes the speaker count from the weights
+    net = synthesizer_from_config(config, exported["version"], bool(exported["f0"]))
+    del net.enc_q  # inference has no posterior encoder, as RVC's get_vc
+    load_state_strict(net, {k: v.float() for k, v in weight.items()}, path)
+    return exported, net.eval()

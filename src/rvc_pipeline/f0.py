@@ -1,0 +1,110 @@
+"""Pitch (f0) extraction at 16 kHz with RVC's pm / harvest / dio settings (RVC.md §2)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import parselmouth
+import pyworld
+import soundfile as sf
+
+from rvc_pipeline.atomic import atomic_path
+
+log = logging.getLogger(__name__)
+
+# Bump when a change here changes the f0 files, so the workflow reruns this stage.
+F0_VERSION = "1"
+
+SAMPLE_RATE = 16000
+HOP = 160  # 10 ms frames, 100 per second
+F0_MIN = 50.0
+F0_MAX = 1100.0
+MEL_MIN = 1127.0 * np.log(1.0 + F0_MIN / 700.0)
+MEL_MAX = 1127.0 * np.log(1.0 + F0_MAX / 700.0)
+
+
+def read_wav_16k(path: str | os.PathLike) -> np.ndarray:
+    """Read a mono 16 kHz WAV as float32; any other rate or channel count is an error naming the file."""
+    samples, rate = sf.read(path, dtype="float32")
+    if rate != SAMPLE_RATE:
+        raise ValueError(f"{path}: sample rate is {rate} Hz, expected {SAMPLE_RATE} Hz (a 1_16k_wavs file)")
+    if samples.ndim != 1:
+        raise ValueError(f"{path}: has {samples.shape[1]} channels, expected mono")
+    return samples
+
+
+def _pm(x: np.ndarray) -> np.ndarray:
+    p_len = len(x) // HOP
+    pitch = parselmouth.Sound(x, SAMPLE_RATE).to_pitch_ac(
+        time_step=HOP / SAMPLE_RATE, voicing_threshold=0.6, pitch_floor=F0_MIN, pitch_ceiling=F0_MAX
+    )
+    f0 = pitch.selected_array["frequency"]
+    # Praat's frames start half an analysis window in, so it yields fewer than p_len; RVC centres
+    # the contour with zeros, the odd one on the left.
+    left = (p_len - len(f0) + 1) // 2
+    return np.pad(f0, (left, p_len - len(f0) - left))
+
+
+def _world(x: np.ndarray, estimator: Callable) -> np.ndarray:
+    x64 = x.astype(np.float64)
+    f0, t = estimator(x64, fs=SAMPLE_RATE, f0_ceil=F0_MAX, f0_floor=F0_MIN, frame_period=1000 * HOP / SAMPLE_RATE)
+    return pyworld.stonemask(x64, f0, t, SAMPLE_RATE)
+
+
+def _harvest(x: np.ndarray) -> np.ndarray:
+    return _world(x, pyworld.harvest)
+
+
+def _dio(x: np.ndarray) -> np.ndarray:
+    return _world(x, pyworld.dio)
+
+
+_ESTIMATORS = {"pm": _pm, "harvest": _harvest, "dio": _dio}
+F0_METHODS = tuple(_ESTIMATORS)
+
+
+def _estimator(method: str) -> Callable[[np.ndarray], np.ndarray]:
+    if method not in _ESTIMATORS:
+        raise ValueError(f"unknown f0 method {method!r}; expected one of {', '.join(F0_METHODS)}")
+    return _ESTIMATORS[method]
+
+
+def compute_f0(x16k: np.ndarray, method: str) -> np.ndarray:
+    """f0 in Hz (float64, 0 = unvoiced) of 16 kHz audio, one value per 10 ms.
+
+    Length ``len(x)//160`` for pm and ``len(x)//160 + 1`` for harvest and dio, as in RVC.
+    """
+    return _estimator(method)(x16k)
+
+
+def coarse_f0(hz: np.ndarray) -> np.ndarray:
+    """RVC's 1..255 pitch bins (int64): mel-scaled between 50 and 1100 Hz; unvoiced (0 Hz) gives 1."""
+    mel = 1127.0 * np.log(1.0 + np.asarray(hz, dtype=np.float64) / 700.0)
+    voiced = mel > 0
+    mel[voiced] = (mel[voiced] - MEL_MIN) * 254.0 / (MEL_MAX - MEL_MIN) + 1.0
+    mel[mel <= 1] = 1
+    mel[mel > 255] = 255
+    return np.rint(mel).astype(np.int64)
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    # np.save appends ".npy" to names without it, so write through a handle to the temp file.
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, array)
+
+
+def extract_f0_dir(
+    wav_dir: str | os.PathLike, coarse_dir: str | os.PathLike, hz_dir: str | os.PathLike, method: str
+) -> None:
+    """Write ``{name}.wav.npy`` (coarse int64 into coarse_dir, Hz float64 into hz_dir) for every *.wav."""
+    estimate = _estimator(method)
+    wavs = sorted(Path(wav_dir).glob("*.wav"))
+    log.info("f0 (%s) of %d files in %s", method, len(wavs), wav_dir)
+    for wav in wavs:
+        hz = estimate(read_wav_16k(wav))
+        _save_npy(Path(hz_dir) / f"{wav.name}.npy", hz)
+        _save_npy(Path(coarse_dir) / f"{wav.name}.npy", coarse_f0(hz))

@@ -1,0 +1,199 @@
+"""Training inputs as RVC reads them: filelist.txt, config.json and the mute (silence) assets."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from rvc_pipeline.atomic import atomic_path
+from rvc_pipeline.data import BUCKET_BOUNDARIES, estimated_frames
+
+log = logging.getLogger(__name__)
+
+Folders = str | os.PathLike | Sequence[str | os.PathLike]
+
+MUTE_SECONDS = 3.0
+MUTE_F0_FRAMES = 301  # RVC's shipped 2a_f0 / 2b-f0nsf mute files have 301 frames
+HUBERT_RATE = 16000
+
+
+def sr_name(sample_rate: int) -> str:
+    """RVC's short name of a sample rate: 40000 -> "40k"."""
+    if sample_rate % 1000:
+        raise ValueError(f"sample rate {sample_rate} is not a whole number of kHz")
+    return f"{sample_rate // 1000}k"
+
+
+def feature_dim(version: str) -> int:
+    """Width of the HuBERT features: 256 for v1, 768 for v2."""
+    dims = {"v1": 256, "v2": 768}
+    if version not in dims:
+        raise ValueError(f"unknown model version {version!r} (expected 'v1' or 'v2')")
+    return dims[version]
+
+
+def mute_paths(mute_dir: str | os.PathLike, sample_rate: int, version: str) -> list[Path]:
+    """The four mute files of a filelist line: wav, features, coarse f0, f0 in Hz."""
+    root = Path(os.path.abspath(mute_dir))
+    return [
+        root / "0_gt_wavs" / f"mute{sr_name(sample_rate)}.wav",
+        root / f"3_feature{feature_dim(version)}" / "mute.npy",
+        root / "2a_f0" / "mute.wav.npy",
+        root / "2b-f0nsf" / "mute.wav.npy",
+    ]
+
+
+def _write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:
+    with atomic_path(path) as tmp:
+        sf.write(tmp, samples, sample_rate, subtype="FLOAT", format="WAV")
+
+
+def _write_npy(path: Path, array: np.ndarray) -> None:
+    # np.save on a path would append ".npy" to the temp name; a handle keeps the name.
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, array)
+
+
+def write_mute_assets(
+    mute_dir: str | os.PathLike,
+    sample_rate: int,
+    version: str,
+    *,
+    weights: str | None,
+    standin: str = "base",
+) -> None:
+    """Generate RVC's silence assets for one rate and version (RVC ships them; we compute them).
+
+    Wavs are 3.0 s of float32 zeros (RVC's are int16 zeros; our loader reads float wavs), the
+    f0 files are 301 frames of coarse 1 / 0 Hz, and the features are the HuBERT model's output on
+    the 16 kHz silence, so they match the feature extractor the experiment uses.
+    """
+    from rvc_pipeline.features import extract_features_dir
+
+    wav, feats, coarse, hz = mute_paths(mute_dir, sample_rate, version)
+    root = wav.parent.parent
+    _write_wav(wav, np.zeros(int(MUTE_SECONDS * sample_rate), np.float32), sample_rate)
+    wav16k_dir = root / "1_16k_wavs"
+    _write_wav(wav16k_dir / "mute.wav", np.zeros(int(MUTE_SECONDS * HUBERT_RATE), np.float32), HUBERT_RATE)
+    _write_npy(coarse, np.ones(MUTE_F0_FRAMES, np.int64))
+    _write_npy(hz, np.zeros(MUTE_F0_FRAMES, np.float64))
+    problems = extract_features_dir(wav16k_dir, feats.parent, weights=weights, version=version, standin=standin)
+    if problems or not feats.is_file():
+        raise RuntimeError(f"feature extraction of the mute wav {wav16k_dir / 'mute.wav'} failed: {problems}")
+
+
+def _as_folder_list(folders: Folders) -> list[Path]:
+    if isinstance(folders, (str, os.PathLike)):
+        return [Path(folders)]
+    return [Path(f) for f in folders]
+
+
+def _segment_files(folders: Folders, suffix: str) -> dict[str, Path]:
+    """Segment name -> file, for files ``*{suffix}`` in each folder and its direct subfolders.
+
+    The name is the path relative to the folder without the suffix ("{source}/{source}_{j}"), so
+    it is the same across the stage folders and stems with dots stay whole. Hidden files (our
+    temp files) are skipped.
+    """
+    found: dict[str, Path] = {}
+    for folder in _as_folder_list(folders):
+        if not folder.is_dir():
+            raise FileNotFoundError(f"filelist input folder {folder} does not exist")
+        for path in [*folder.glob(f"*{suffix}"), *folder.glob(f"*/*{suffix}")]:
+            if path.name.startswith(".") or not path.is_file():
+                continue
+            rel = path.relative_to(folder).as_posix()
+            found[rel[: -len(suffix)]] = Path(os.path.abspath(path))
+    return found
+
+
+def write_filelist(
+    path: str | os.PathLike,
+    gt_wavs: Folders,
+    features: Folders,
+    f0_coarse: Folders | None,
+    f0_hz: Folders | None,
+    *,
+    mute_dir: str | os.PathLike,
+    sample_rate: int,
+    hop_length: int,
+    version: str,
+    spk_id: int = 0,
+    seed: int = 0,
+) -> list[dict[str, str]]:
+    """Write RVC's filelist.txt and return one report row (``file``, ``reason``) per dropped clip.
+
+    Each stage argument is a folder (its files and those of its direct subfolders are used, so
+    ``results/{exp}/0_gt_wavs`` works) or a list of per-source folders. Without f0 pass None for
+    both f0 arguments. The segments are those present in every stage (RVC's intersection); the
+    others are reported. Two mute lines are added as RVC does, the lines are shuffled with
+    ``seed`` (RVC's shuffle is unseeded) and joined by "\\n" without a trailing newline.
+    Clips outside the training buckets stay in the list (as in RVC) but are reported, because
+    the bucket sampler will skip them.
+    """
+    if (f0_coarse is None) != (f0_hz is None):
+        raise ValueError("pass both f0 folders (coarse and Hz) or neither")
+    f0 = f0_coarse is not None
+    stages = {
+        "0_gt_wavs": _segment_files(gt_wavs, ".wav"),
+        f"3_feature{feature_dim(version)}": _segment_files(features, ".npy"),
+    }
+    if f0:
+        stages["2a_f0"] = _segment_files(f0_coarse, ".wav.npy")
+        stages["2b-f0nsf"] = _segment_files(f0_hz, ".wav.npy")
+
+    all_names = set().union(*stages.values())
+    names = sorted(set.intersection(*(set(files) for files in stages.values())))
+    report = []
+    for name in sorted(all_names - set(names)):
+        missing = [stage for stage, files in stages.items() if name not in files]
+        some_file = next(files[name] for files in stages.values() if name in files)
+        report.append({"file": str(some_file), "reason": f"segment {name} is missing from {', '.join(missing)}"})
+    if not names:
+        raise ValueError(f"no segment is present in all of {', '.join(stages)}; nothing to train on")
+
+    low, high = BUCKET_BOUNDARIES[0], BUCKET_BOUNDARIES[-1]
+    for name in names:
+        wav = stages["0_gt_wavs"][name]
+        frames = estimated_frames(wav, hop_length)
+        if not low < frames <= high:
+            report.append(
+                {
+                    "file": str(wav),
+                    "reason": f"estimated length {frames} (file bytes // (3*hop)) is outside the "
+                    f"training buckets ({low}, {high}]; training skips it",
+                }
+            )
+
+    lines = ["|".join([*(str(files[name]) for files in stages.values()), str(spk_id)]) for name in names]
+    mute = mute_paths(mute_dir, sample_rate, version)
+    mute_line = "|".join([*(str(p) for p in (mute if f0 else mute[:2])), str(spk_id)])
+    lines += [mute_line, mute_line]
+    random.Random(seed).shuffle(lines)
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines), encoding="utf-8")
+    for row in report:
+        log.warning("filelist: %s: %s", row["file"], row["reason"])
+    log.info("filelist %s: %d segments + 2 mute lines, %d reported", path, len(names), len(report))
+    return report
+
+
+def write_config(hparams: dict, path: str | os.PathLike, *, fp16_run: bool = False) -> None:
+    """Write config.json as RVC does (sorted keys, indent 4, trailing newline).
+
+    ``train.fp16_run`` is set from ``fp16_run``: RVC rewrites it to false on CPUs, and our
+    training takes its precision from its options anyway; the file records what was used.
+    """
+    config = json.loads(json.dumps(hparams))
+    config["train"]["fp16_run"] = fp16_run
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(config, handle, ensure_ascii=False, indent=4, sort_keys=True)
+            handle.write("\n")

@@ -1,0 +1,162 @@
+"""RVC's step 2a for one source: decode, high-pass, slice, cut 3.7 s segments, normalise, write."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soxr
+from scipy import signal
+
+from rvc_pipeline.atomic import atomic_path
+from rvc_pipeline.audio import AudioDecodeError, decode_audio, write_wav
+from rvc_pipeline.report import SourceReport, write_source_report
+from rvc_pipeline.slicer import SlicerParams, slice_wave
+
+# Bump when a change here changes the segments: the workflow passes it as a param to rerun slicing.
+PREPROCESS_VERSION = "1"
+
+FEATURE_SR = 16000
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PreprocessParams:
+    """Numbers of RVC's preprocess (RVC.md §1); ``per`` is 3.7 s on every device (RVC.md §11.3)."""
+
+    per: float = 3.7
+    overlap: float = 0.3
+    highpass: str = "lfilter"
+    max_peak: float = 2.5
+    norm_max: float = 0.9
+    norm_alpha: float = 0.75
+    clip_level: float = 0.999
+    strict: bool = False
+    slicer: SlicerParams = field(default_factory=SlicerParams)
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> PreprocessParams:
+        """Build from the validated config's ``preprocess`` section (unknown keys are ignored)."""
+        slicer = SlicerParams(**cfg.get("slicer", {}))
+        names = {"per", "overlap", "highpass", "max_peak", "norm_max", "norm_alpha", "strict"}
+        return cls(slicer=slicer, **{k: v for k, v in cfg.items() if k in names})
+
+
+def highpass(samples: np.ndarray, sr: int, mode: str = "lfilter") -> np.ndarray:
+    """Butterworth high-pass, order 5 at 48 Hz: causal ``lfilter`` as RVC's code, or ``filtfilt``."""
+    b, a = signal.butter(N=5, Wn=48, btype="high", fs=sr)
+    if mode == "lfilter":
+        return signal.lfilter(b, a, samples)
+    if mode == "filtfilt":
+        return signal.filtfilt(b, a, samples)
+    raise ValueError(f"highpass mode must be 'lfilter' or 'filtfilt', not {mode!r}")
+
+
+def cut_segments(chunk: np.ndarray, sr: int, per: float = 3.7, overlap: float = 0.3) -> list[np.ndarray]:
+    """RVC's segmenting of one slicer chunk: ``per``-second pieces every ``per - overlap`` seconds.
+
+    A piece starts at ``int(sr*(per-overlap)*i)``; while more than ``per + overlap`` seconds remain
+    a full piece is cut, otherwise the whole remainder becomes the last piece.
+    """
+    tail = per + overlap
+    pieces = []
+    for i in itertools.count():
+        start = int(sr * (per - overlap) * i)
+        if len(chunk[start:]) > tail * sr:
+            pieces.append(chunk[start : start + int(per * sr)])
+        else:
+            pieces.append(chunk[start:])
+            return pieces
+    raise AssertionError("unreachable")
+
+
+def normalise(segment: np.ndarray, p: PreprocessParams) -> tuple[np.ndarray | None, str]:
+    """RVC's ``norm_write`` scaling; returns (None, reason) for segments RVC drops or would write as NaN."""
+    if not np.all(np.isfinite(segment)):
+        return None, "non-finite samples"
+    peak = float(np.abs(segment).max()) if len(segment) else 0.0
+    if peak > p.max_peak:
+        return None, f"peak {peak:.3f} > {p.max_peak}"
+    if peak == 0.0:
+        return None, "all-zero segment"
+    scaled = segment / peak * (p.norm_max * p.norm_alpha) + (1 - p.norm_alpha) * segment
+    return scaled, ""
+
+
+def resample_16k(samples: np.ndarray, sr: int) -> np.ndarray:
+    """soxr HQ to 16 kHz, length fixed to ceil(n·16000/sr) as librosa ≥ 0.10 does (RVC.md §11.4)."""
+    out = soxr.resample(samples, sr, FEATURE_SR, quality="HQ")
+    n = math.ceil(len(samples) * FEATURE_SR / sr)
+    return np.pad(out, (0, max(0, n - len(out))))[:n]
+
+
+def preprocess_wave(
+    samples: np.ndarray, sr: int, p: PreprocessParams
+) -> tuple[list[np.ndarray], list[tuple[int, str]]]:
+    """Pure step 2a: returns the kept normalised segments and (piece number, reason) of the dropped."""
+    filtered = highpass(samples.astype(np.float64), sr, p.highpass)
+    kept, dropped = [], []
+    pieces = [piece for chunk in slice_wave(filtered, sr, p.slicer) for piece in cut_segments(chunk, sr, p.per, p.overlap)]
+    for number, piece in enumerate(pieces):
+        scaled, reason = normalise(piece, p)
+        if scaled is None:
+            dropped.append((number, reason))
+        else:
+            kept.append(scaled)
+    return kept, dropped
+
+
+def slice_source(
+    source: str | os.PathLike,
+    name: str,
+    sr: int,
+    gt_dir: str | os.PathLike,
+    wav16k_dir: str | os.PathLike,
+    report_path: str | os.PathLike,
+    p: PreprocessParams = PreprocessParams(),
+) -> SourceReport:
+    """Step 2a of one recording: segments ``{name}_{j}.wav`` (j without gaps) into both folders.
+
+    A source that cannot be decoded is reported and yields no segments (``p.strict`` raises instead).
+    """
+    gt_dir, wav16k_dir = Path(gt_dir), Path(wav16k_dir)
+    gt_dir.mkdir(parents=True, exist_ok=True)
+    wav16k_dir.mkdir(parents=True, exist_ok=True)
+    report = SourceReport(source=os.path.basename(source), name=name)
+    try:
+        decoded = decode_audio(source, sr)
+        if decoded.problem and p.strict:
+            raise AudioDecodeError(f"{source}: {decoded.problem}")
+    except AudioDecodeError as err:
+        if p.strict:
+            raise
+        log.warning("skipped: %s", err)
+        report.status, report.reason = "skipped", str(err).removeprefix(f"{source}: ")
+        write_source_report(report, report_path)
+        return report
+    samples = decoded.samples
+    if decoded.problem:
+        log.warning("%s: %s", source, decoded.problem)
+        report.status, report.reason = "partial", decoded.problem
+    report.duration_s = len(samples) / sr
+    report.peak = float(np.abs(samples).max())
+    report.clipped_fraction = float(np.mean(np.abs(samples) >= p.clip_level))
+    kept, dropped = preprocess_wave(samples, sr, p)
+    for j, segment in enumerate(kept):
+        with atomic_path(gt_dir / f"{name}_{j}.wav") as tmp:
+            write_wav(tmp, segment, sr)
+        with atomic_path(wav16k_dir / f"{name}_{j}.wav") as tmp:
+            write_wav(tmp, resample_16k(segment, sr), FEATURE_SR)
+    report.segments = len(kept)
+    report.dropped = "; ".join(f"piece {n}: {reason}" for n, reason in dropped)
+    if not kept and not decoded.problem:
+        report.status = "empty"
+        report.reason = "no segment kept (silent or every piece dropped)"
+    log.info("%s: %.1f s -> %d segments, %d dropped", source, report.duration_s, len(kept), len(dropped))
+    write_source_report(report, report_path)
+    return report

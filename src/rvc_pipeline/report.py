@@ -1,0 +1,83 @@
+"""The dataset report: one row per input entry, saying what became of it and why."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from rvc_pipeline.atomic import atomic_path
+from rvc_pipeline.sources import prune_stale
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SourceReport:
+    """What step 2a made of one entry of ``input_dir``."""
+
+    source: str
+    name: str = ""
+    status: str = "ok"  # ok | partial | empty | skipped | ignored | warning
+    reason: str = ""
+    duration_s: float = 0.0
+    segments: int = 0
+    peak: float = 0.0
+    clipped_fraction: float = 0.0
+    dropped: str = ""
+
+
+COLUMNS = [f.name for f in fields(SourceReport)]
+
+
+def _write(rows: list[SourceReport], path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, COLUMNS, delimiter="\t", lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in asdict(row).items()})
+
+
+def read_reports(path: str | os.PathLike) -> list[SourceReport]:
+    """Read a report TSV back into rows."""
+    types = {f.name: f.type for f in fields(SourceReport)}
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    cast = {"float": float, "int": int}
+    return [SourceReport(**{k: cast.get(types[k], str)(v) for k, v in row.items()}) for row in rows]
+
+
+def write_source_report(report: SourceReport, path: str | os.PathLike) -> None:
+    """Write the one-row report of a single source (merged later by ``merge_reports``)."""
+    _write([report], path)
+
+
+def merge_reports(
+    source_reports: list[str | os.PathLike],
+    ignored: dict[str, str],
+    warnings: list[str],
+    out_path: str | os.PathLike,
+) -> list[SourceReport]:
+    """Merge per-source reports with the entries never sliced (folders, hidden files) and warnings."""
+    rows = [row for path in source_reports for row in read_reports(path)]
+    rows += [SourceReport(source=entry, status="ignored", reason=reason) for entry, reason in ignored.items()]
+    rows.sort(key=lambda r: r.source)
+    rows += [SourceReport(source="*", status="warning", reason=text) for text in warnings]
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    _write(rows, out_path)
+    return rows
+
+
+def report_experiment(
+    source_reports: list[str | os.PathLike],
+    ignored: dict[str, str],
+    sources: list[str],
+    out_path: str | os.PathLike,
+    warnings: list[str] = (),
+) -> list[SourceReport]:
+    """Write ``dataset_report.tsv`` and remove the outputs of sources that left the input folder."""
+    for path in prune_stale(Path(out_path).parent, set(sources)):
+        log.info("removed %s: its source is no longer in the input", path)
+    return merge_reports(source_reports, ignored, list(warnings), out_path)

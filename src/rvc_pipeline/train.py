@@ -1,0 +1,469 @@
+"""RVC's GAN training loop (RVC.md §5), resumable, on one device or several (torchrun).
+
+Run as ``python -m rvc_pipeline.train --filelist F --config C --state-dir S [options]``; under
+torchrun every process trains on its share of the batches (gloo on CPU, nccl on CUDA) and rank 0
+writes the files.
+
+Resume: at every save the checkpoint pair ``G_{step}.pth`` / ``D_{step}.pth`` holds, besides
+RVC's keys, the global step, the lr scheduler, the grad scaler and every rank's RNG states (under
+``"rvc_pipeline"``). A rerun starts after the newest complete pair's epoch (RVC re-runs it) with
+that state restored, so its losses are the ones an uninterrupted run would have produced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import dataclasses
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch.nn import functional as F
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from rvc_pipeline.atomic import atomic_path
+from rvc_pipeline.checkpoint import (
+    EXTRA_KEY,
+    LATEST_STEP,
+    checkpoint_path,
+    latest_checkpoint,
+    load_checkpoint,
+    load_state_strict,
+    model_state,
+    publish_latest,
+    save_checkpoint,
+    unwrap,
+)
+from rvc_pipeline.data import Batch, BucketSampler, SegmentDataset, collate, read_filelist
+from rvc_pipeline.logs import to_rule_log
+from rvc_pipeline.models import ModelConfig, MultiPeriodDiscriminator, build_synthesizer
+from rvc_pipeline.models.commons import slice_segments
+from rvc_pipeline.models.losses import discriminator_loss, feature_loss, generator_loss, kl_loss
+from rvc_pipeline.models.mel import mel_spectrogram, spec_to_mel
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+LOSS_COLUMNS = ("loss_disc", "loss_gen", "loss_fm", "loss_mel", "loss_kl", "loss_gen_all", "grad_norm_d", "grad_norm_g")
+TSV_COLUMNS = ("epoch", "step", "lr", "seconds", *LOSS_COLUMNS)
+
+
+@dataclass
+class TrainOptions:
+    """What RVC's train.py takes on its command line, plus what makes runs reproducible."""
+
+    version: str = "v2"
+    f0: bool = True
+    batch_size: int = 1  # per device (RVC multiplies it by the GPU count)
+    epochs: int = 20  # train until this epoch; a rerun with a larger value trains on
+    save_every_epoch: int = 5  # the last epoch is always saved
+    keep_latest_only: bool = False  # RVC's G_2333333.pth / D_2333333.pth
+    pretrained_g: str | None = None  # RVC's {"model": fp16 state dict}; used on a fresh start
+    pretrained_d: str | None = None
+    warm_start: str | None = None  # another experiment's state folder: start from its latest G/D
+    seed: int = 1234
+    precision: str = "fp32"  # fp16 / bf16 autocast, CUDA only
+    device: str = "cpu"  # "cpu" or "cuda"
+    num_workers: int = 0
+    log_interval: int = 200  # a per-step log line every this many global steps
+
+    def validate(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}")
+        if self.precision != "fp32" and self.device != "cuda":
+            raise ValueError(f"precision {self.precision} needs device 'cuda' (autocast is CUDA-only here)")
+        if self.device not in ("cpu", "cuda"):
+            raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device 'cuda' requested but torch sees no CUDA device")
+        if self.warm_start and (self.pretrained_g or self.pretrained_d):
+            raise ValueError("warm_start and pretrained_g/pretrained_d exclude each other")
+        for name in ("batch_size", "epochs", "save_every_epoch", "log_interval"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+
+@dataclass
+class _Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _init_distributed(device: str) -> _Dist:
+    """Join the torchrun process group if RANK/WORLD_SIZE/LOCAL_RANK say we run under it."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return _Dist()
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device == "cuda" else "gloo")
+    return _Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+@dataclass
+class _Trainer:
+    """The models, optimisers and settings of one run; ``step`` is RVC's train_and_evaluate body."""
+
+    net_g: torch.nn.Module
+    net_d: torch.nn.Module
+    optim_g: torch.optim.Optimizer
+    optim_d: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    hparams: dict
+    f0: bool
+    autocast_dtype: torch.dtype | None
+    device: torch.device
+
+    def _autocast(self, enabled: bool = True) -> contextlib.AbstractContextManager:
+        on = enabled and self.autocast_dtype is not None
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=on)
+
+    def step(self, batch: Batch) -> dict[str, float]:
+        h_data, h_train = self.hparams["data"], self.hparams["train"]
+        hop = h_data["hop_length"]
+        mel_args = dict(
+            n_fft=h_data["filter_length"], n_mels=h_data["n_mel_channels"], sample_rate=h_data["sampling_rate"],
+            fmin=h_data["mel_fmin"], fmax=h_data["mel_fmax"],
+        )
+        pitch_args = (batch.pitch, batch.pitchf) if self.f0 else ()
+        with self._autocast():
+            y_hat, ids_slice, _x_mask, z_mask, (_z, z_p, m_p, logs_p, _m_q, logs_q) = self.net_g(
+                batch.phone, batch.phone_lengths, *pitch_args, batch.spec, batch.spec_lengths, batch.sid
+            )
+            mel = spec_to_mel(batch.spec, **mel_args)
+            y_mel = slice_segments(mel, ids_slice, h_train["segment_size"] // hop)
+            with self._autocast(enabled=False):
+                y_hat_mel = mel_spectrogram(
+                    y_hat.float().squeeze(1), hop_length=hop, win_length=h_data["win_length"], **mel_args
+                )
+            wave = slice_segments(batch.wave, ids_slice * hop, h_train["segment_size"])
+            y_d_r, y_d_g, _, _ = self.net_d(wave, y_hat.detach())
+            with self._autocast(enabled=False):
+                loss_disc, _, _ = discriminator_loss(y_d_r, y_d_g)
+        grad_norm_d = self._backward_step(loss_disc, self.optim_d, self.net_d)
+
+        with self._autocast():
+            y_d_r, y_d_g, fmap_r, fmap_g = self.net_d(wave, y_hat)
+            with self._autocast(enabled=False):
+                loss_mel = F.l1_loss(y_mel.float(), y_hat_mel) * h_train["c_mel"]
+                loss_kl = kl_loss(z_p.float(), logs_q.float(), m_p.float(), logs_p.float(), z_mask) * h_train["c_kl"]
+                loss_fm = feature_loss(fmap_r, fmap_g)
+                loss_gen, _ = generator_loss(y_d_g)
+                loss_gen_all = loss_gen + loss_fm + loss_mel + loss_kl
+        grad_norm_g = self._backward_step(loss_gen_all, self.optim_g, self.net_g)
+        self.scaler.update()
+        losses = (loss_disc, loss_gen, loss_fm, loss_mel, loss_kl, loss_gen_all)
+        return {
+            **{name: float(value) for name, value in zip(LOSS_COLUMNS, losses)},
+            "grad_norm_d": grad_norm_d,
+            "grad_norm_g": grad_norm_g,
+        }
+
+    def _backward_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, net: torch.nn.Module) -> float:
+        """Backward and optimiser step; returns the gradient L2 norm (RVC logs it and clips nothing)."""
+        optimizer.zero_grad()
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(optimizer)
+        norms = [p.grad.detach().float().norm(2) for p in net.parameters() if p.grad is not None]
+        grad_norm = float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
+        self.scaler.step(optimizer)
+        return grad_norm
+
+
+def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
+    state = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def _gather(obj: Any, ranks: _Dist) -> list[Any]:
+    if ranks.world == 1:
+        return [obj]
+    out: list[Any] = [None] * ranks.world
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def _read_history(path: Path, last_epoch: int) -> list[dict[str, str]]:
+    """The loss rows of epochs up to ``last_epoch`` (later rows belong to a run cut short)."""
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as handle:
+        return [row for row in csv.DictReader(handle, delimiter="\t") if int(row["epoch"]) <= last_epoch]
+
+
+def _write_history(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=TSV_COLUMNS, delimiter="\t", lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+def _load_pretrained(trainer: _Trainer, options: TrainOptions) -> None:
+    """Fresh start: strict load of RVC pretrained files or of another experiment's latest G/D."""
+    if options.warm_start:
+        found = latest_checkpoint(options.warm_start)
+        if found is None:
+            raise FileNotFoundError(f"warm start: no complete G_*/D_* checkpoint pair in {options.warm_start}")
+        pair, g, d = found
+        load_state_strict(trainer.net_g, model_state(g, pair.g_path), pair.g_path)
+        load_state_strict(trainer.net_d, model_state(d, pair.d_path), pair.d_path)
+        log.info("warm start from %s and %s (epoch %s)", pair.g_path, pair.d_path, g.get("iteration"))
+    for path, net in ((options.pretrained_g, trainer.net_g), (options.pretrained_d, trainer.net_d)):
+        if path:
+            load_state_strict(net, model_state(load_checkpoint(path), path), path)
+            log.info("loaded pretrained %s", path)
+
+
+def _resume(
+    trainer: _Trainer, schedulers: Sequence[torch.optim.lr_scheduler.ExponentialLR], found: tuple, ranks: _Dist
+) -> tuple[int, int, dict | None]:
+    """Restore the newest checkpoint pair; returns (last finished epoch, global step, this rank's RNG state)."""
+    pair, g, d = found
+    epoch = int(g["iteration"])
+    parts = (
+        (trainer.net_g, trainer.optim_g, schedulers[0], g, pair.g_path),
+        (trainer.net_d, trainer.optim_d, schedulers[1], d, pair.d_path),
+    )
+    for net, optim, scheduler, ckpt, path in parts:
+        try:
+            load_state_strict(net, model_state(ckpt, path), path)
+        except ValueError as err:
+            raise ValueError(
+                f"refusing to resume: the model changed since the checkpoint was written ({err}). "
+                "Use a new state folder (or warm_start) for a different configuration."
+            ) from None
+        optim.load_state_dict(ckpt["optimizer"])
+        extra = ckpt.get(EXTRA_KEY, {})
+        if "scheduler" in extra:
+            scheduler.load_state_dict(extra["scheduler"])
+            scheduler.step()  # the step that followed the save in the interrupted run
+        else:  # a file written by RVC: lr(e+1) = lr0 * gamma^e
+            for group in optim.param_groups:
+                group["lr"] = group["initial_lr"] * scheduler.gamma**epoch
+            scheduler.last_epoch = epoch
+    extra = g.get(EXTRA_KEY, {})
+    if "scaler" in extra:
+        trainer.scaler.load_state_dict(extra["scaler"])
+    global_step = int(extra.get("global_step", pair.step if pair.step != LATEST_STEP else 0))
+    rng_states = extra.get("rng", [])
+    rng = rng_states[ranks.rank] if len(rng_states) == ranks.world else None
+    if rng is None:
+        log.warning(
+            "the checkpoint has no RNG state for %d process(es): resumed losses will differ from an uninterrupted run",
+            ranks.world,
+        )
+    log.info("resuming after epoch %d (global step %d) from %s and %s", epoch, global_step, pair.g_path.name, pair.d_path.name)
+    return epoch, global_step, rng
+
+
+def _save(
+    trainer: _Trainer,
+    schedulers: Sequence[torch.optim.lr_scheduler.ExponentialLR],
+    state_dir: Path,
+    epoch: int,
+    global_step: int,
+    keep_latest_only: bool,
+    ranks: _Dist,
+) -> Path:
+    """Save the G/D pair of this epoch (rank 0 writes; every rank contributes its RNG state)."""
+    shared = {
+        "global_step": global_step,
+        "scaler": trainer.scaler.state_dict(),
+        "rng": _gather(_rng_state(trainer.device), ranks),
+    }
+    final = checkpoint_path(state_dir, "G", LATEST_STEP if keep_latest_only else global_step)
+    if ranks.main:
+        lr = trainer.optim_g.param_groups[0]["lr"]
+        # D first: a kill between the two leaves a D without its G, which resume ignores.
+        parts = (("D", trainer.net_d, trainer.optim_d, schedulers[1]), ("G", trainer.net_g, trainer.optim_g, schedulers[0]))
+        for kind, net, optim, scheduler in parts:
+            extra = {**shared, "scheduler": scheduler.state_dict()}
+            save_checkpoint(checkpoint_path(state_dir, kind, global_step), net, optim, epoch=epoch, learning_rate=lr, extra=extra)
+        if keep_latest_only and global_step != LATEST_STEP:
+            # The numbered pair is complete before the fixed names change, so a complete pair of
+            # this epoch exists at every moment; then the numbered pair goes.
+            for kind in ("D", "G"):
+                publish_latest(checkpoint_path(state_dir, kind, global_step), checkpoint_path(state_dir, kind, LATEST_STEP))
+            for kind in ("G", "D"):
+                checkpoint_path(state_dir, kind, global_step).unlink()
+        log.info("saved %s", final.name)
+    if ranks.world > 1:
+        dist.barrier()
+    return final
+
+
+def _epoch_means(sums: dict[str, float], count: int, device: torch.device, ranks: _Dist) -> dict[str, float]:
+    values = torch.tensor([sums[k] for k in LOSS_COLUMNS] + [count], dtype=torch.float64)
+    if ranks.world > 1:
+        values = values.to(device)
+        dist.all_reduce(values)
+        values = values.cpu()
+    total = max(values[-1].item(), 1.0)
+    return {k: values[i].item() / total for i, k in enumerate(LOSS_COLUMNS)}
+
+
+def train(
+    filelist: str | os.PathLike,
+    config_json: str | os.PathLike,
+    state_dir: str | os.PathLike,
+    options: TrainOptions,
+) -> Path:
+    """Train (or resume training) until ``options.epochs``; returns the last generator checkpoint.
+
+    ``state_dir`` holds the checkpoints and ``losses.tsv``; it must survive a failed job (pass a
+    folder Snakemake does not delete on retry).
+    """
+    options.validate()
+    ranks = _init_distributed(options.device)
+    try:
+        return _train(Path(filelist), Path(config_json), Path(state_dir), options, ranks)
+    finally:
+        if ranks.world > 1:
+            dist.destroy_process_group()
+
+
+def _train(filelist: Path, config_json: Path, state_dir: Path, options: TrainOptions, ranks: _Dist) -> Path:
+    hparams = json.loads(config_json.read_text(encoding="utf-8"))
+    h_data, h_train = hparams["data"], hparams["train"]
+    device = torch.device(f"cuda:{ranks.local_rank}" if options.device == "cuda" else "cpu")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    torch.manual_seed(options.seed)
+
+    dataset = SegmentDataset(
+        read_filelist(filelist, options.f0),
+        sample_rate=h_data["sampling_rate"],
+        filter_length=h_data["filter_length"],
+        hop_length=h_data["hop_length"],
+        win_length=h_data["win_length"],
+    )
+    sampler = BucketSampler(dataset.lengths, options.batch_size, num_replicas=ranks.world, rank=ranks.rank, seed=options.seed)
+    if sampler.skipped and ranks.main:
+        log.warning(
+            "%d of %d clips are outside the training buckets and are skipped: %s",
+            len(sampler.skipped), len(dataset), ", ".join(str(dataset.entries[i].wav) for i in sampler.skipped[:5]),
+        )
+    # No persistent workers: each epoch's iterator draws its worker seed from the global RNG,
+    # the same in a resumed run as in an uninterrupted one.
+    loader = DataLoader(
+        dataset, batch_sampler=sampler, collate_fn=collate, num_workers=options.num_workers,
+        pin_memory=device.type == "cuda",
+    )
+
+    net_g = build_synthesizer(ModelConfig.from_hparams(hparams), options.version, options.f0).to(device)
+    net_d = MultiPeriodDiscriminator(options.version).to(device)
+    adam = dict(lr=h_train["learning_rate"], betas=tuple(h_train["betas"]), eps=h_train["eps"], weight_decay=0.01)
+    trainer = _Trainer(
+        net_g, net_d, torch.optim.AdamW(net_g.parameters(), **adam), torch.optim.AdamW(net_d.parameters(), **adam),
+        torch.amp.GradScaler(device.type, enabled=options.precision == "fp16"),
+        hparams, options.f0, PRECISIONS[options.precision], device,
+    )
+    schedulers = [
+        torch.optim.lr_scheduler.ExponentialLR(optim, gamma=h_train["lr_decay"]) for optim in (trainer.optim_g, trainer.optim_d)
+    ]
+
+    found = latest_checkpoint(state_dir)
+    rng = None
+    if found is None:
+        last_epoch, global_step = 0, 0
+        _load_pretrained(trainer, options)
+    else:
+        last_epoch, global_step, rng = _resume(trainer, schedulers, found, ranks)
+    latest_g = found[0].g_path if found else None
+    if rng is not None:
+        _set_rng_state(rng, device)
+    if ranks.world > 1:
+        trainer.net_g = DistributedDataParallel(net_g, device_ids=[device.index] if device.type == "cuda" else None)
+        trainer.net_d = DistributedDataParallel(net_d, device_ids=[device.index] if device.type == "cuda" else None)
+
+    tsv = state_dir / "losses.tsv"
+    history = _read_history(tsv, last_epoch) if ranks.main else []
+    if last_epoch >= options.epochs:
+        log.info("already trained to epoch %d (asked for %d): nothing to do", last_epoch, options.epochs)
+    for epoch in range(last_epoch + 1, options.epochs + 1):
+        started = time.perf_counter()
+        trainer.net_g.train()
+        trainer.net_d.train()
+        sampler.set_epoch(epoch)
+        sums = dict.fromkeys(LOSS_COLUMNS, 0.0)
+        count = 0
+        for batch in loader:
+            losses = trainer.step(batch.to(device))
+            global_step += 1
+            count += 1
+            for name in LOSS_COLUMNS:
+                sums[name] += losses[name]
+            if global_step % options.log_interval == 0 and ranks.main:
+                log.info("epoch %d step %d %s", epoch, global_step, _format_losses(losses))
+        means = _epoch_means(sums, count, device, ranks)
+        lr = trainer.optim_g.param_groups[0]["lr"]
+        seconds = time.perf_counter() - started
+        if ranks.main:
+            log.info("epoch %d/%d step %d %s lr=%.6g %.1fs", epoch, options.epochs, global_step, _format_losses(means), lr, seconds)
+            history.append({"epoch": epoch, "step": global_step, "lr": repr(lr), "seconds": f"{seconds:.3f}", **{k: repr(v) for k, v in means.items()}})
+            _write_history(tsv, history)
+        if epoch % options.save_every_epoch == 0 or epoch == options.epochs:
+            latest_g = _save(trainer, schedulers, state_dir, epoch, global_step, options.keep_latest_only, ranks)
+        for scheduler in schedulers:
+            scheduler.step()
+    assert latest_g is not None  # epochs >= 1, so a fresh run saved at least its last epoch
+    if ranks.main:
+        log.info("training done: %s", latest_g)
+    return latest_g
+
+
+def _format_losses(losses: dict[str, float]) -> str:
+    return " ".join(f"{k}={losses[k]:.4f}" for k in LOSS_COLUMNS)
+
+
+def _parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, TrainOptions]:
+    parser = argparse.ArgumentParser(prog="python -m rvc_pipeline.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--filelist", required=True)
+    parser.add_argument("--config", required=True, help="config.json (RVC's hparams)")
+    parser.add_argument("--state-dir", required=True, help="folder for G_*/D_* checkpoints and losses.tsv")
+    parser.add_argument("--log", default=None, help="log file (default: stderr)")
+    defaults = TrainOptions()
+    for field in dataclasses.fields(TrainOptions):
+        flag = "--" + field.name.replace("_", "-")
+        default = getattr(defaults, field.name)
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+        else:
+            kind = int if isinstance(default, int) else str
+            parser.add_argument(flag, type=kind, default=default)
+    args = parser.parse_args(argv)
+    options = TrainOptions(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainOptions)})
+    return args, options
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args, options = _parse_args(argv)
+    to_rule_log(args.log)
+    train(args.filelist, args.config, args.state_dir, options)
+
+
+if __name__ == "__main__":
+    main()

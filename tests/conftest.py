@@ -1,0 +1,76 @@
+"""Shared fixtures: paths to the repository and to the shared speech, and a Snakemake runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+SHARED_PARITY = REPO.parent / "shared" / "parity"
+
+
+def need_shared_data() -> Path:
+    """The shared speech folder, or skip the test with the reason."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared speech not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+def harmonic_tone(f0: float, seconds: float, sr: int, amplitude: float = 0.5, partials: int = 8):
+    """A tone with decaying harmonics (pyworld's harvest does not track a pure sine)."""
+    import numpy as np
+
+    t = np.arange(int(seconds * sr)) / sr
+    wave = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, partials + 1) if f0 * k < sr / 2)
+    return (amplitude * wave / np.abs(wave).max()).astype(np.float32)
+
+
+class Workflow:
+    """Runs this repository's Snakefile in a temporary working directory."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+
+    def write_config(self, config: dict) -> Path:
+        path = self.workdir / "config.yaml"
+        path.write_text(yaml.safe_dump(config))
+        return path
+
+    def run(self, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+        cmd = [
+            sys.executable, "-m", "snakemake",
+            "--snakefile", str(REPO / "Snakefile"),
+            "--directory", str(self.workdir),
+            "--configfile", str(self.workdir / "config.yaml"),
+            "--cores", "2",
+            *args,
+        ]  # fmt: skip
+        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        if check and result.returncode != 0:
+            raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def dry_run_jobs(self, *targets: str) -> list[tuple[str, str]]:
+        """(rule, wildcards) of every job a dry run would execute."""
+        out = self.run("-n", *targets).stdout
+        jobs, rule = [], None
+        for line in out.splitlines():
+            stripped = line.strip()
+            if stripped.startswith(("rule ", "localrule ")) and stripped.endswith(":"):
+                rule = stripped.split()[1].rstrip(":")
+                jobs.append((rule, ""))
+            elif stripped.startswith("wildcards:") and rule is not None:
+                jobs[-1] = (rule, stripped.removeprefix("wildcards:").strip())
+        return jobs
+
+
+@pytest.fixture
+def workflow(tmp_path: Path) -> Workflow:
+    return Workflow(tmp_path)

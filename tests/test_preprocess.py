@@ -1,0 +1,140 @@
+"""Segmenting, normalisation, drop rules and the 16 kHz copies, as RVC.md §1.5–§1.6."""
+
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import harmonic_tone, need_shared_data
+
+from rvc_pipeline.audio import load_audio
+from rvc_pipeline.preprocess import (
+    PreprocessParams,
+    cut_segments,
+    highpass,
+    normalise,
+    preprocess_wave,
+    resample_16k,
+    slice_source,
+)
+from rvc_pipeline.report import read_reports
+from rvc_pipeline.slicer import slice_wave
+
+
+def expected_lengths(n: int, sr: int, per: float = 3.7, overlap: float = 0.3) -> list[int]:
+    """Segment lengths RVC.md §1.5 gives for a chunk of n samples (closed form, no loop)."""
+    step, tail = sr * (per - overlap), (per + overlap) * sr
+    # A full piece starts at every i with n - int(step*i) > tail (a decreasing quantity).
+    k = sum(1 for i in range(int(n / step) + 2) if n - int(step * i) > tail)
+    return [int(per * sr)] * k + [n - int(step * k)]
+
+
+@pytest.mark.parametrize("sr", [32000, 40000, 48000])
+@pytest.mark.parametrize("seconds", [0.5, 3.7, 4.0, 4.0 + 1e-4, 7.5, 7.4, 10.0, 33.3])
+def test_segments_lengths_overlap_and_tail(sr, seconds):
+    chunk = np.arange(int(seconds * sr), dtype=np.float64)
+    pieces = cut_segments(chunk, sr)
+    assert [len(p) for p in pieces] == expected_lengths(len(chunk), sr)
+    for k, piece in enumerate(pieces):  # each piece starts 3.4 s after the previous one
+        assert piece[0] == int(sr * 3.4 * k)
+    for a, b in zip(pieces, pieces[1:]):  # consecutive pieces share 0.3 s
+        shared = len(a) - (int(b[0]) - int(a[0]))
+        assert abs(shared - int(0.3 * sr)) <= 1 or b is pieces[-1]
+    assert len(pieces[-1]) <= 4.0 * sr
+
+
+def test_tail_of_exactly_four_seconds_is_kept_whole():
+    sr = 40000
+    assert [len(p) for p in cut_segments(np.zeros(4 * sr), sr)] == [4 * sr]
+    assert [len(p) for p in cut_segments(np.zeros(4 * sr + 1), sr)] == [148000, 4 * sr + 1 - 136000]
+
+
+def test_normalisation_formula():
+    p = PreprocessParams()
+    x = np.array([0.5, -0.25, 0.1])
+    y, reason = normalise(x, p)
+    assert reason == ""
+    np.testing.assert_allclose(y, x / 0.5 * 0.9 * 0.75 + 0.25 * x)
+    assert np.abs(y).max() == pytest.approx(0.8)
+
+
+@pytest.mark.parametrize(
+    ("segment", "reason"),
+    [
+        (np.array([0.1, 2.6, -0.3]), "peak 2.600 > 2.5"),
+        (np.zeros(100), "all-zero segment"),
+        (np.array([0.1, np.nan]), "non-finite samples"),
+    ],
+)
+def test_drop_rules(segment, reason):
+    y, why = normalise(segment, PreprocessParams())
+    assert y is None and why == reason
+
+
+def test_peak_of_exactly_max_is_kept():
+    y, _ = normalise(np.array([2.5, 0.0]), PreprocessParams())
+    assert y is not None
+
+
+def test_highpass_lfilter_is_causal_and_filtfilt_is_not():
+    sr = 16000
+    impulse = np.zeros(4000)
+    impulse[2000] = 1.0
+    causal = highpass(impulse, sr, "lfilter")
+    zero_phase = highpass(impulse, sr, "filtfilt")
+    assert np.all(causal[:2000] == 0)
+    assert np.abs(zero_phase[:2000]).max() > 1e-4  # pre-ringing
+    low = np.sin(2 * np.pi * 10 * np.arange(sr * 2) / sr)
+    assert np.abs(highpass(low, sr)[sr:]).max() < 0.02  # 10 Hz is removed
+    with pytest.raises(ValueError, match="highpass mode"):
+        highpass(low, sr, "bogus")
+
+
+def test_resample_16k_length_as_librosa():
+    for sr, n in [(40000, 148000), (48000, 12345), (32000, 1)]:
+        assert len(resample_16k(np.zeros(n), sr)) == math.ceil(n * 16000 / sr)
+    tone = harmonic_tone(200, 1.0, 40000, partials=1)
+    out = resample_16k(tone.astype(np.float64), 40000)
+    reference = 0.5 * np.sin(2 * np.pi * 200 * np.arange(16000) / 16000)
+    assert np.abs(out[200:-200] - reference[200:-200]).max() < 1e-3
+
+
+def test_preprocess_wave_reports_dropped_pieces():
+    sr = 40000
+    loud = harmonic_tone(150, 5.0, sr, amplitude=3.0)  # peak 3 > 2.5 after filtering
+    kept, dropped = preprocess_wave(loud, sr, PreprocessParams())
+    assert kept == [] and len(dropped) == 2 and all("> 2.5" in why for _, why in dropped)
+
+
+def test_slice_source_writes_float32_segments_named_after_the_source(tmp_path):
+    sr = 40000
+    src = tmp_path / "voice.wav"
+    sf.write(src, harmonic_tone(180, 9.0, 44100), 44100)
+    report = slice_source(src, "voice", sr, tmp_path / "gt", tmp_path / "16k", tmp_path / "r.tsv")
+    names = sorted(p.name for p in (tmp_path / "gt").iterdir())
+    assert names == ["voice_0.wav", "voice_1.wav", "voice_2.wav"]  # no gaps in the numbering
+    assert sorted(p.name for p in (tmp_path / "16k").iterdir()) == names
+    info = sf.info(tmp_path / "gt" / "voice_0.wav")
+    assert (info.samplerate, info.subtype, info.frames) == (sr, "FLOAT", 148000)
+    info16 = sf.info(tmp_path / "16k" / "voice_0.wav")
+    assert (info16.samplerate, info16.subtype, info16.frames) == (16000, "FLOAT", 59200)
+    assert report.segments == 3 and report.status == "ok"
+    assert read_reports(tmp_path / "r.tsv")[0].duration_s == pytest.approx(9.0, abs=1e-3)
+
+
+def test_parity_segments_on_shared_speech(tmp_path):
+    """Segment count and lengths on real speech follow RVC's rules applied to the slicer's chunks."""
+    data = need_shared_data()
+    files = sorted((data / "ljspeech_long").iterdir()) + sorted((data / "ljspeech").glob("*.wav"))[:6]
+    p = PreprocessParams()
+    for sr in (40000, 48000):
+        for source in files:
+            out = tmp_path / f"{sr}" / source.stem
+            slice_source(source, source.stem, sr, out / "gt", out / "16k", out / "r.tsv", p)
+            chunks = slice_wave(highpass(load_audio(source, sr).astype(np.float64), sr), sr)
+            expected = [n for c in chunks for n in expected_lengths(len(c), sr)]
+            written = [sf.info(out / "gt" / f"{source.stem}_{j}.wav").frames for j in range(len(expected))]
+            assert written == expected, source
+            assert len(list((out / "gt").iterdir())) == len(expected)
+            for j, n in enumerate(expected):
+                assert sf.info(out / "16k" / f"{source.stem}_{j}.wav").frames == math.ceil(n * 16000 / sr)
