@@ -11,9 +11,9 @@ include: "rules/preprocess.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets,
-    default_target: True
     localrule: True
 
 

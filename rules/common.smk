@@ -3,9 +3,9 @@ import re
 
 from snakemake.utils import validate
 
-from rvc_pipeline.preprocess import PREPROCESS_VERSION
+from rvc_pipeline.logs import run_logged
+from rvc_pipeline.preprocess import PreprocessParams
 from rvc_pipeline.sources import demo_sources, discover_sources
-
 
 validate(config, "../config/schema.yaml")
 
@@ -41,7 +41,7 @@ def sample_rate_hz(wildcards):
 
 
 def preprocess_params(wildcards):
-    return {**config["preprocess"], "algorithm": PREPROCESS_VERSION}
+    return PreprocessParams.from_config(config["preprocess"])
 
 
 def source_reports(wildcards):

@@ -1,14 +1,12 @@
 rule synthesize_demo:
     output:
-        "results/{experiment}/demo_recordings/demo_{k}.wav",
+        recording="results/{experiment}/demo_recordings/demo_{k}.wav",
     log:
         "results/{experiment}/logs/synthesize_demo/demo_{k}.log",
     run:
         from rvc_pipeline.demo import write_demo_recording
-        from rvc_pipeline.logs import rule_log
 
-        with rule_log(log[0]):
-            write_demo_recording(output[0], int(wildcards.k))
+        run_logged(log[0], write_demo_recording, index=int(wildcards.k), **output)
 
 
 rule slice_audio:
@@ -26,35 +24,25 @@ rule slice_audio:
         sr=sample_rate_hz,
         preprocess=preprocess_params,
     run:
-        from rvc_pipeline.logs import rule_log
-        from rvc_pipeline.preprocess import PreprocessParams, slice_source
+        from rvc_pipeline.preprocess import slice_source
 
-        with rule_log(log[0]):
-            slice_source(
-                input.source,
-                wildcards.source,
-                params.sr,
-                output.gt,
-                output.wav16k,
-                output.report,
-                PreprocessParams.from_config(params.preprocess),
-            )
+        run_logged(
+            log[0], slice_source, name=wildcards.source, **input, **output, **params
+        )
 
 
 rule report_dataset:
     input:
         reports=source_reports,
     output:
-        "results/{experiment}/dataset_report.tsv",
+        report="results/{experiment}/dataset_report.tsv",
     log:
         "results/{experiment}/logs/report_dataset.log",
+    localrule: True
     params:
         ignored=ignored_entries,
         sources=source_names,
-    localrule: True
     run:
-        from rvc_pipeline.logs import rule_log
         from rvc_pipeline.report import report_experiment
 
-        with rule_log(log[0]):
-            report_experiment(input.reports, params.ignored, params.sources, output[0])
+        run_logged(log[0], report_experiment, **input, **output, **params)

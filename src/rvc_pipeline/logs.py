@@ -7,7 +7,8 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -52,3 +53,9 @@ def rule_log(path: str | os.PathLike, level: int = logging.INFO) -> Iterator[Non
     finally:
         root.removeHandler(handler)
         handler.close()
+
+
+def run_logged(log: str | os.PathLike, func: Callable[..., Any], **kwargs: Any) -> Any:
+    """Call ``func(**kwargs)`` with this thread's records going to ``log`` (a rule's ``run:``)."""
+    with rule_log(log):
+        return func(**kwargs)

@@ -38,6 +38,8 @@ class PreprocessParams:
     clip_level: float = 0.999
     strict: bool = False
     slicer: SlicerParams = field(default_factory=SlicerParams)
+    # Part of the params Snakemake records, so a change of algorithm reruns slicing.
+    algorithm: str = PREPROCESS_VERSION
 
     @classmethod
     def from_config(cls, cfg: dict) -> PreprocessParams:
@@ -115,48 +117,49 @@ def slice_source(
     source: str | os.PathLike,
     name: str,
     sr: int,
-    gt_dir: str | os.PathLike,
-    wav16k_dir: str | os.PathLike,
-    report_path: str | os.PathLike,
-    p: PreprocessParams = PreprocessParams(),
+    gt: str | os.PathLike,
+    wav16k: str | os.PathLike,
+    report: str | os.PathLike,
+    preprocess: PreprocessParams = PreprocessParams(),
 ) -> SourceReport:
-    """Step 2a of one recording: segments ``{name}_{j}.wav`` (j without gaps) into both folders.
+    """Step 2a of one recording: segments ``{name}_{j}.wav`` (j without gaps) into ``gt`` (at ``sr``)
+    and ``wav16k``, and a one-row report.
 
-    A source that cannot be decoded is reported and yields no segments (``p.strict`` raises instead).
+    A source that cannot be decoded is reported and yields no segments (``strict`` raises instead).
     """
-    gt_dir, wav16k_dir = Path(gt_dir), Path(wav16k_dir)
+    gt_dir, wav16k_dir = Path(gt), Path(wav16k)
     gt_dir.mkdir(parents=True, exist_ok=True)
     wav16k_dir.mkdir(parents=True, exist_ok=True)
-    report = SourceReport(source=os.path.basename(source), name=name)
+    row = SourceReport(source=os.path.basename(source), name=name)
     try:
         decoded = decode_audio(source, sr)
-        if decoded.problem and p.strict:
+        if decoded.problem and preprocess.strict:
             raise AudioDecodeError(f"{source}: {decoded.problem}")
     except AudioDecodeError as err:
-        if p.strict:
+        if preprocess.strict:
             raise
         log.warning("skipped: %s", err)
-        report.status, report.reason = "skipped", str(err).removeprefix(f"{source}: ")
-        write_source_report(report, report_path)
-        return report
+        row.status, row.reason = "skipped", str(err).removeprefix(f"{source}: ")
+        write_source_report(row, report)
+        return row
     samples = decoded.samples
     if decoded.problem:
         log.warning("%s: %s", source, decoded.problem)
-        report.status, report.reason = "partial", decoded.problem
-    report.duration_s = len(samples) / sr
-    report.peak = float(np.abs(samples).max())
-    report.clipped_fraction = float(np.mean(np.abs(samples) >= p.clip_level))
-    kept, dropped = preprocess_wave(samples, sr, p)
+        row.status, row.reason = "partial", decoded.problem
+    row.duration_s = len(samples) / sr
+    row.peak = float(np.abs(samples).max())
+    row.clipped_fraction = float(np.mean(np.abs(samples) >= preprocess.clip_level))
+    kept, dropped = preprocess_wave(samples, sr, preprocess)
     for j, segment in enumerate(kept):
         with atomic_path(gt_dir / f"{name}_{j}.wav") as tmp:
             write_wav(tmp, segment, sr)
         with atomic_path(wav16k_dir / f"{name}_{j}.wav") as tmp:
             write_wav(tmp, resample_16k(segment, sr), FEATURE_SR)
-    report.segments = len(kept)
-    report.dropped = "; ".join(f"piece {n}: {reason}" for n, reason in dropped)
+    row.segments = len(kept)
+    row.dropped = "; ".join(f"piece {n}: {reason}" for n, reason in dropped)
     if not kept and not decoded.problem:
-        report.status = "empty"
-        report.reason = "no segment kept (silent or every piece dropped)"
-    log.info("%s: %.1f s -> %d segments, %d dropped", source, report.duration_s, len(kept), len(dropped))
-    write_source_report(report, report_path)
-    return report
+        row.status = "empty"
+        row.reason = "no segment kept (silent or every piece dropped)"
+    log.info("%s: %.1f s -> %d segments, %d dropped", source, row.duration_s, len(kept), len(dropped))
+    write_source_report(row, report)
+    return row

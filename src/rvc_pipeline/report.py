@@ -71,13 +71,14 @@ def merge_reports(
 
 
 def report_experiment(
-    source_reports: list[str | os.PathLike],
+    reports: list[str | os.PathLike],
     ignored: dict[str, str],
     sources: list[str],
-    out_path: str | os.PathLike,
+    report: str | os.PathLike,
     warnings: list[str] = (),
 ) -> list[SourceReport]:
-    """Write ``dataset_report.tsv`` and remove the outputs of sources that left the input folder."""
-    for path in prune_stale(Path(out_path).parent, set(sources)):
+    """Write ``dataset_report.tsv`` (``report``) from the per-source ``reports``, after removing the
+    outputs of sources that left the input folder."""
+    for path in prune_stale(Path(report).parent, set(sources)):
         log.info("removed %s: its source is no longer in the input", path)
-    return merge_reports(source_reports, ignored, list(warnings), out_path)
+    return merge_reports(reports, ignored, list(warnings), report)

@@ -1,0 +1,133 @@
+"""The workflow on a tiny config: incremental reruns, deleted sources, bad inputs, config errors."""
+
+import os
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import need_shared_data
+
+from rvc_pipeline.demo import synthesize_voice
+from rvc_pipeline.report import read_reports
+
+
+def make_sources(folder, names=("alpha", "beta", "gamma"), seconds=6.0):
+    folder.mkdir(parents=True, exist_ok=True)
+    for k, name in enumerate(names):
+        sf.write(folder / f"{name}.wav", synthesize_voice(seconds, 32000, seed=k), 32000)
+
+
+def config(**experiment):
+    return {"experiments": {"exp": {"input_dir": "voices", "sample_rate": "32k", **experiment}}}
+
+
+def slice_jobs(jobs):
+    return sorted(w for rule, w in jobs if rule == "slice_audio")
+
+
+@pytest.fixture
+def three_sources(workflow):
+    make_sources(workflow.workdir / "voices")
+    workflow.write_config(config())
+    workflow.run("preprocess")
+    return workflow
+
+
+def test_touching_one_source_reruns_only_its_job(three_sources):
+    wf = three_sources
+    assert wf.dry_run_jobs("preprocess") == []
+    later = time.time() + 5
+    os.utime(wf.workdir / "voices" / "beta.wav", (later, later))
+    assert slice_jobs(wf.dry_run_jobs("preprocess")) == ["experiment=exp, source=beta"]
+
+
+def test_adding_a_source_does_not_rename_others(three_sources):
+    wf = three_sources
+    before = sorted(p.name for p in (wf.workdir / "results/exp/0_gt_wavs").glob("*/*.wav"))
+    sf.write(wf.workdir / "voices" / "aaa_first.wav", synthesize_voice(5.0, 32000, seed=9), 32000)
+    assert slice_jobs(wf.dry_run_jobs("preprocess")) == ["experiment=exp, source=aaa_first"]
+    wf.run("preprocess")
+    after = sorted(p.name for p in (wf.workdir / "results/exp/0_gt_wavs").glob("*/*.wav"))
+    assert set(before) < set(after)
+    assert all(name.startswith("aaa_first_") for name in set(after) - set(before))
+
+
+def test_deleted_source_disappears_from_outputs(three_sources):
+    wf = three_sources
+    results = wf.workdir / "results" / "exp"
+    assert list((results / "0_gt_wavs" / "gamma").glob("*.wav"))
+    (wf.workdir / "voices" / "gamma.wav").unlink()
+    wf.run("preprocess")
+    for folder in ("0_gt_wavs", "1_16k_wavs"):
+        assert sorted(p.name for p in (results / folder).iterdir()) == ["alpha", "beta"]
+    assert [r.name for r in read_reports(results / "dataset_report.tsv")] == ["alpha", "beta"]
+
+
+def test_bad_inputs_are_reported_and_the_run_completes(workflow):
+    voices = workflow.workdir / "voices"
+    make_sources(voices, names=("good",))
+    (voices / "notes.txt").write_text("these are not recordings\n")
+    (voices / "empty.wav").write_bytes(b"")
+    sf.write(voices / "zero.wav", np.zeros(0, np.float32), 32000)
+    sf.write(voices / "silent.wav", np.zeros(5 * 32000, np.float32), 32000)
+    (voices / "sub").mkdir()
+    mp3 = need_shared_data() / "formats" / "LJ001-0002.mp3"
+    (voices / "cut.mp3").write_bytes(mp3.read_bytes()[: mp3.stat().st_size // 2])
+    workflow.write_config(config())
+    workflow.run("preprocess")
+    rows = {r.source: r for r in read_reports(workflow.workdir / "results/exp/dataset_report.tsv")}
+    expected = {
+        "good.wav": ("ok", ""),
+        "notes.txt": ("skipped", "cannot decode audio"),
+        "empty.wav": ("skipped", "empty file"),
+        "zero.wav": ("skipped", "no audio samples"),
+        "silent.wav": ("empty", "no segment kept"),
+        "sub": ("ignored", "folder"),
+        "cut.mp3": ("partial", "truncated"),
+    }
+    assert set(rows) == set(expected)
+    for source, (status, reason) in expected.items():
+        assert rows[source].status == status, rows[source]
+        assert reason in rows[source].reason, rows[source]
+    assert rows["good.wav"].segments > 0 and rows["cut.mp3"].segments > 0
+    assert rows["good.wav"].duration_s == pytest.approx(sf.info(voices / "good.wav").duration, abs=1e-3)
+
+
+def test_strict_mode_fails_on_an_undecodable_source(workflow):
+    voices = workflow.workdir / "voices"
+    make_sources(voices, names=("good",))
+    (voices / "notes.txt").write_text("not audio\n")
+    workflow.write_config({**config(), "preprocess": {"strict": True}})
+    result = workflow.run("preprocess", check=False)
+    assert result.returncode != 0
+    assert "notes.txt: cannot decode audio" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("experiment", "top", "message"),
+    [
+        ({"sample_rate": "44k"}, {}, "'44k' is not one of ['32k', '40k', '48k']"),
+        ({"f0_methd": "pm"}, {}, "'f0_methd' was unexpected"),
+        ({}, {"preprocess": {"slicer": {"hop": 10}}}, "'hop' was unexpected"),
+        ({"f0_method": "crepe"}, {}, "'crepe' is not one of ['pm', 'harvest', 'dio']"),
+    ],
+)
+def test_bad_config_fails_before_any_job_naming_the_key(workflow, experiment, top, message):
+    make_sources(workflow.workdir / "voices", names=("a",), seconds=2.0)
+    workflow.write_config({**config(**experiment), **top})
+    result = workflow.run("-n", check=False)
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+    assert not (workflow.workdir / "results").exists()
+
+
+def test_colliding_source_names_are_an_error(workflow):
+    voices = workflow.workdir / "voices"
+    make_sources(voices, names=("take",), seconds=2.0)
+    (voices / "take.flac").write_bytes(b"x")
+    workflow.write_config(config())
+    result = workflow.run("-n", check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "take.wav" in output and "take.flac" in output
