@@ -20,10 +20,11 @@ from scipy import signal
 
 from rvc_pipeline.atomic import atomic_path
 from rvc_pipeline.audio import load_audio
-from rvc_pipeline.export import load_exported
+from rvc_pipeline.checkpoint import load_checkpoint
 from rvc_pipeline.f0 import coarse_f0, compute_f0
-from rvc_pipeline.hubert import load_hubert
+from rvc_pipeline.hubert import HubertFeatureModel, load_hubert
 from rvc_pipeline.index import FEATURE_DIMS
+from rvc_pipeline.models import synthesizer_from_export
 from rvc_pipeline.slicer import frame_rms
 
 log = logging.getLogger(__name__)
@@ -60,10 +61,15 @@ def load_model(path: str | Path, device: str = "cpu") -> VoiceModel:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file {path} does not exist")
-    exported, net_g = load_exported(path)
-    speakers = net_g.emb_g.weight.shape[0]
-    sample_rate = int(exported["config"][-1])
-    return VoiceModel(net_g.to(device), sample_rate, exported["version"], bool(exported["f0"]), speakers)
+    exported = load_checkpoint(path)
+    net_g = synthesizer_from_export(exported, str(path))
+    return VoiceModel(
+        net_g.to(device),
+        sample_rate=int(exported["config"][-1]),
+        version=exported.get("version", "v1"),
+        f0=bool(exported["f0"]),
+        speakers=net_g.emb_g.weight.shape[0],
+    )
 
 
 def load_input(path: str | Path) -> np.ndarray:
@@ -169,7 +175,7 @@ def pitch_track(padded: np.ndarray, method: str, transpose: float) -> tuple[np.n
 @dataclass
 class _Settings:
     model: VoiceModel
-    hubert: object
+    hubert: HubertFeatureModel
     index: faiss.Index | None
     rows: np.ndarray | None
     index_rate: float
@@ -187,18 +193,19 @@ def _convert_chunk(s: _Settings, audio: np.ndarray, pitch: np.ndarray | None, pi
     feats, original = np.repeat(feats, 2, axis=0), np.repeat(original, 2, axis=0)
     p_len = min(len(audio) // HOP, len(feats))
     feats, original = feats[:p_len], original[:p_len]
-    tensor = lambda a, dtype: torch.from_numpy(np.ascontiguousarray(a)).to(s.device, dtype).unsqueeze(0)  # noqa: E731
-    lengths = torch.tensor([p_len], device=s.device)
-    sid = torch.tensor([s.sid], device=s.device)
+    if s.model.f0 and s.protect < 0.5:
+        feats = protect_unvoiced(feats, original, pitchf[:p_len], s.protect)
+    inputs = [_batch(feats, torch.float32, s.device), torch.tensor([p_len], device=s.device)]
+    if s.model.f0:
+        inputs += [_batch(pitch[:p_len], torch.long, s.device), _batch(pitchf[:p_len], torch.float32, s.device)]
     with torch.no_grad():
-        if s.model.f0:
-            if s.protect < 0.5:
-                feats = protect_unvoiced(feats, original, pitchf[:p_len], s.protect)
-            args = (tensor(pitch[:p_len], torch.long), tensor(pitchf[:p_len], torch.float32))
-            out = s.model.net_g.infer(tensor(feats, torch.float32), lengths, *args, sid)
-        else:
-            out = s.model.net_g.infer(tensor(feats, torch.float32), lengths, sid)
+        out = s.model.net_g.infer(*inputs, torch.tensor([s.sid], device=s.device))
     return out[0][0, 0].float().cpu().numpy()
+
+
+def _batch(array: np.ndarray, dtype: torch.dtype, device: str) -> torch.Tensor:
+    """A batch of one on ``device``."""
+    return torch.from_numpy(np.ascontiguousarray(array)).to(device, dtype).unsqueeze(0)
 
 
 def load_index(path: str | Path, version: str) -> tuple[faiss.Index, np.ndarray]:
@@ -236,6 +243,8 @@ def convert_file(
     ``seed`` fixes the synthesiser's noise (RVC leaves it unseeded); the global torch RNG is restored.
     """
     started = time.perf_counter()
+    if not 0 <= index_rate <= 1:
+        raise ValueError(f"index_rate must be between 0 and 1, got {index_rate}")
     model = load_model(model_path, device)
     if not 0 <= sid < model.speakers:
         raise ValueError(f"{model_path}: speaker id {sid} out of range (model has {model.speakers})")
@@ -282,7 +291,7 @@ def convert_file(
         "input_seconds": len(audio) / SR,
         "output_seconds": len(converted) / model.sample_rate,
         "chunks": len(bounds) - 1,
-        "hubert_standin": bool(getattr(hubert, "is_standin", False)),
+        "hubert_standin": hubert.is_standin,
         "seconds": time.perf_counter() - started,
     }
     log.info("converted %s -> %s (%.1f s of audio in %.1f s)", input_path, output_path,
