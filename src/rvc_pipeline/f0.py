@@ -16,9 +16,6 @@ from rvc_pipeline.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
-# Bump when a change here changes the f0 files, so the workflow reruns this stage.
-F0_VERSION = "1"
-
 SAMPLE_RATE = 16000
 HOP = 160  # 10 ms frames, 100 per second
 F0_MIN = 50.0
@@ -91,7 +88,8 @@ def coarse_f0(hz: np.ndarray) -> np.ndarray:
     return np.rint(mel).astype(np.int64)
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
+def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+    """np.save to exactly ``path``, atomically."""
     # np.save appends ".npy" to names without it, so write through a handle to the temp file.
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.save(handle, array)
@@ -102,9 +100,11 @@ def extract_f0_dir(
 ) -> None:
     """Write ``{name}.wav.npy`` (coarse int64 into coarse_dir, Hz float64 into hz_dir) for every *.wav."""
     estimate = _estimator(method)
+    for folder in (coarse_dir, hz_dir):  # a source without segments still gets its (empty) outputs
+        Path(folder).mkdir(parents=True, exist_ok=True)
     wavs = sorted(Path(wav_dir).glob("*.wav"))
     log.info("f0 (%s) of %d files in %s", method, len(wavs), wav_dir)
     for wav in wavs:
         hz = estimate(read_wav_16k(wav))
-        _save_npy(Path(hz_dir) / f"{wav.name}.npy", hz)
-        _save_npy(Path(coarse_dir) / f"{wav.name}.npy", coarse_f0(hz))
+        save_npy(Path(hz_dir) / f"{wav.name}.npy", hz)
+        save_npy(Path(coarse_dir) / f"{wav.name}.npy", coarse_f0(hz))

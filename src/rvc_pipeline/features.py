@@ -1,0 +1,65 @@
+"""RVC's content features per 16 kHz segment (step 2b, RVC.md §3): v1 [T,256], v2 [T,768], float32."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rvc_pipeline.atomic import atomic_path
+from rvc_pipeline.f0 import read_wav_16k, save_npy
+from rvc_pipeline.hubert import MIN_SAMPLES, load_hubert
+
+log = logging.getLogger(__name__)
+
+
+def extract_features_dir(
+    wav_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    weights: str | os.PathLike | None,
+    version: str,
+    device: str = "cpu",
+    standin: str | None = "base",
+) -> list[dict]:
+    """Write ``{stem}.npy`` features for every *.wav in wav_dir; return one ``{file, reason}`` per file skipped.
+
+    Files are processed one by one, as RVC does. A file whose features contain NaN (RVC drops it
+    from training) or that is too short for a single frame is not written, and is reported.
+    """
+    model = load_hubert(weights, device=device, standin=standin)
+    if model.is_standin:
+        log.warning("features of %s come from a random stand-in HuBERT: they carry no content", wav_dir)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)  # also for a source without segments
+    wavs = sorted(Path(wav_dir).glob("*.wav"))
+    log.info("%s features of %d files in %s", version, len(wavs), wav_dir)
+    problems = []
+    for wav in wavs:
+        audio = read_wav_16k(wav)
+        if len(audio) < MIN_SAMPLES:
+            problems.append({"file": str(wav), "reason": f"{len(audio)} samples: too short for one feature frame"})
+            continue
+        features = model.extract(audio, version)
+        if np.isnan(features).any():
+            problems.append({"file": str(wav), "reason": "features contain NaN; not saved"})
+            continue
+        save_npy(Path(out_dir) / f"{wav.stem}.npy", features)
+    for problem in problems:
+        log.warning("%s: %s", problem["file"], problem["reason"])
+    return problems
+
+
+def extract_features_source(
+    wav_dir: str | os.PathLike, out_dir: str | os.PathLike, report: str | os.PathLike, **options: Any
+) -> list[dict]:
+    """``extract_features_dir`` (same keyword options) for one source, plus its problems as a TSV."""
+    problems = extract_features_dir(wav_dir, out_dir, **options)
+    with atomic_path(report) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, ["file", "reason"], delimiter="\t", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(problems)
+    return problems
