@@ -29,16 +29,21 @@ class Synthesizer(nn.Module):
     model, like RVC's after ``del net_g.enc_q``, and loads an exported model's weights strictly.
     """
 
+    enc_p: TextEncoder
     dec: Generator
 
     def __init__(
-        self, cfg: ModelConfig, phone_channels: int, f0: bool, posterior_encoder: bool = True
+        self, cfg: ModelConfig, version: str, f0: bool, posterior_encoder: bool = True
     ) -> None:
         super().__init__()
         self.cfg = cfg
+        self.version = check_version(version)
         self.segment_size = cfg.segment_size
-        # Attribute order fixes the state-dict order: RVC's is enc_p, dec, enc_q, flow, emb_g.
-        self.enc_p = TextEncoder(cfg, phone_channels, f0)
+        # Attribute order fixes the state-dict order. RVC's is enc_p, dec, enc_q, flow, emb_g;
+        # its v2 classes replace enc_p after construction, which moves enc_p to the end.
+        enc_p = TextEncoder(cfg, PHONE_CHANNELS[version], f0)
+        if version == "v1":
+            self.enc_p = enc_p
         self.dec = GeneratorNSF(cfg) if f0 else Generator(cfg)
         if posterior_encoder:
             self.enc_q = PosteriorEncoder(
@@ -54,6 +59,8 @@ class Synthesizer(nn.Module):
             cfg.inter_channels, cfg.hidden_channels, 5, 1, 3, gin_channels=cfg.gin_channels
         )
         self.emb_g = nn.Embedding(cfg.spk_embed_dim, cfg.gin_channels)
+        if version == "v2":
+            self.enc_p = enc_p
 
     def _posterior(
         self, spec: Tensor, spec_lengths: Tensor, g: Tensor
@@ -79,8 +86,8 @@ class SynthesizerNSF(Synthesizer):
 
     dec: GeneratorNSF
 
-    def __init__(self, cfg: ModelConfig, phone_channels: int, posterior_encoder: bool = True) -> None:
-        super().__init__(cfg, phone_channels, True, posterior_encoder)
+    def __init__(self, cfg: ModelConfig, version: str, posterior_encoder: bool = True) -> None:
+        super().__init__(cfg, version, True, posterior_encoder)
 
     def forward(
         self,
@@ -117,8 +124,8 @@ class SynthesizerNSF(Synthesizer):
 class SynthesizerNoF0(Synthesizer):
     """Synthesiser without pitch: content in, plain HiFi-GAN decoder."""
 
-    def __init__(self, cfg: ModelConfig, phone_channels: int, posterior_encoder: bool = True) -> None:
-        super().__init__(cfg, phone_channels, False, posterior_encoder)
+    def __init__(self, cfg: ModelConfig, version: str, posterior_encoder: bool = True) -> None:
+        super().__init__(cfg, version, False, posterior_encoder)
 
     def forward(
         self, phone: Tensor, phone_lengths: Tensor, spec: Tensor, spec_lengths: Tensor, sid: Tensor
@@ -145,9 +152,8 @@ def build_synthesizer(
     cfg: ModelConfig, version: str, f0: bool, *, posterior_encoder: bool = True
 ) -> SynthesizerNSF | SynthesizerNoF0:
     """The synthesiser RVC trains for ``version`` ("v1": 256-d, "v2": 768-d input) and ``f0``."""
-    phone_channels = PHONE_CHANNELS[check_version(version)]
     cls = SynthesizerNSF if f0 else SynthesizerNoF0
-    return cls(cfg, phone_channels, posterior_encoder=posterior_encoder)
+    return cls(cfg, version, posterior_encoder=posterior_encoder)
 
 
 def synthesizer_from_config(

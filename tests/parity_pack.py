@@ -1,0 +1,88 @@
+"""Access to the parity pack in ../shared/parity (RVC's own numbers) and its formula weights."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+PACK = Path(__file__).resolve().parents[2] / "shared" / "parity"
+
+# Pack model name -> (sample rate, version, f0), as the pack's summary.json describes them.
+GENERATORS = {
+    "G_v1_f0_32k": (32000, "v1", True),
+    "G_v1_f0_40k": (40000, "v1", True),
+    "G_v1_f0_48k": (48000, "v1", True),
+    "G_v1_nof0_40k": (40000, "v1", False),
+    "G_v2_f0_40k": (40000, "v2", True),
+    "G_v2_f0_48k": (48000, "v2", True),
+}
+DISCRIMINATORS = {"D_v1": "v1", "D_v2": "v2"}
+
+
+def pack_file(name: str) -> Path:
+    """Path of a pack file; skips the calling test when the pack is absent."""
+    path = PACK / name
+    if not path.exists():
+        pytest.skip(f"parity pack file {path} is not available")
+    return path
+
+
+def load_npz(name: str) -> dict[str, np.ndarray]:
+    with np.load(pack_file(name)) as data:
+        return {key: data[key] for key in data.files}
+
+
+def load_json(name: str) -> Any:
+    return json.loads(pack_file(name).read_text())
+
+
+def formula_weights(shapes: dict[str, list[int]], salt: int = 0) -> dict[str, np.ndarray]:
+    """The pack's deterministic weights (README "Formula weights"); weight_g = norm of weight_v."""
+    out = {}
+    for key, shape in shapes.items():
+        if key.endswith("weight_g"):
+            continue
+        rng = np.random.default_rng(zlib.crc32(key.encode()) ^ salt)
+        if len(shape) >= 2:
+            w = rng.standard_normal(shape) / np.sqrt(np.prod(shape[1:]))
+        elif key.endswith("gamma"):
+            w = 1.0 + 0.1 * rng.standard_normal(shape)
+        else:
+            w = 0.02 * rng.standard_normal(shape)
+        out[key] = w.astype(np.float32)
+    for key, shape in shapes.items():
+        if key.endswith("weight_g"):
+            v = out[key[:-1] + "v"].astype(np.float64)
+            out[key] = np.sqrt((v**2).reshape(v.shape[0], -1).sum(1)).reshape(shape).astype(np.float32)
+    return out
+
+
+def load_formula_weights(net: torch.nn.Module, model: str) -> None:
+    """Load the pack's formula weights for ``model`` strictly into ``net``."""
+    shapes = load_json("state_dict_shapes.json")[model]
+    state = {k: torch.from_numpy(v) for k, v in formula_weights(shapes).items()}
+    net.load_state_dict(state, strict=True)
+
+
+@contextmanager
+def zero_noise(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Patch torch.rand / torch.randn_like to zeros, as the pack's references were computed."""
+    with monkeypatch.context() as patch:
+        patch.setattr(torch, "rand", lambda *a, **k: torch.zeros(*a, **k))
+        patch.setattr(torch, "randn_like", lambda t, **k: torch.zeros_like(t, **k))
+        yield
+
+
+def max_abs_diff(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray) -> float:
+    a = a.detach().numpy() if isinstance(a, torch.Tensor) else a
+    b = b.detach().numpy() if isinstance(b, torch.Tensor) else b
+    assert a.shape == b.shape, f"shape {a.shape} != {b.shape}"
+    return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
