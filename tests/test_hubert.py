@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from transformers import HubertConfig, HubertModel
 
-from rvc_pipeline.hubert import UnsafeCheckpointError, load_hubert, standin_model
+from rvc_pipeline.hubert import UnsafeCheckpointError, hubert_config, load_hubert, standin_model
 
 @pytest.fixture(autouse=True)
 def single_thread():
@@ -233,6 +233,27 @@ def test_key_mismatch_lists_the_keys(tmp_path, source, fairseq_classes):
     assert "unexpected: encoder.extra_proj.weight" in message
     assert "missing: encoder.layers.4.feed_forward.output_dense.bias" in message
     assert "feature_projection.projection.weight (32, 15) (model (32, 16))" in message
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ({"conv_feature_layers": "[(16,10,5)] + __import__('os').system('true')"}, "unsupported conv_feature_layers"),
+        ({"conv_feature_layers": "[(16,10,5)] * 100000000"}, "repeat count"),
+        ({"layer_norm_first": True}, "base layout"),
+        ({"extractor_mode": "layer_norm"}, "base layout"),
+    ],
+)
+def test_unsupported_settings_are_refused(setting, message):
+    with pytest.raises(ValueError, match=message):
+        hubert_config({**SMALL, **setting}, "ckpt.pt")
+
+
+def test_base_defaults_are_hubert_base():
+    config = hubert_config({}, "defaults")
+    assert (config.hidden_size, config.num_hidden_layers, config.intermediate_size) == (768, 12, 3072)
+    assert list(config.conv_kernel) == [10, 3, 3, 3, 3, 2, 2] and list(config.conv_stride) == [5, 2, 2, 2, 2, 2, 2]
+    assert config.num_conv_pos_embeddings == 128 and config.num_conv_pos_embedding_groups == 16
 
 
 def test_legacy_torch_format_is_a_clear_error(tmp_path, source):

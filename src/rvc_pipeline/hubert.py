@@ -40,14 +40,13 @@ from transformers import HubertConfig, HubertModel
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
 # fairseq's extract_features(output_layer=n) returns the output of the n-th transformer layer.
 RVC_LAYERS = {"v1": 9, "v2": 12}
 FEATURE_DIMS = {"v1": 256, "v2": 768}
 # Receptive field of the conv feature extractor: T = (N - 400) // 320 + 1 frames.
 MIN_SAMPLES = 400
-STRIDE = 320
 STANDIN_SEED = 0
+MAX_CONV_LAYERS = 64
 
 # fairseq's HubertConfig defaults, which are HuBERT base (and ContentVec's layout).
 FAIRSEQ_DEFAULTS: dict[str, Any] = {
@@ -191,12 +190,19 @@ def _conv_layers(spec: str, path: Path | str) -> list[tuple[int, int, int]]:
         if isinstance(node, (ast.List, ast.Tuple)):
             items = [value(item) for item in node.elts]
             return items if isinstance(node, ast.List) else tuple(items)
-        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            return value(node.left) + value(node.right)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
             left, right = value(node.left), value(node.right)
-            return left + right if isinstance(node.op, ast.Add) else left * right
+            if not (isinstance(right, int) and 0 <= right <= MAX_CONV_LAYERS):  # no giant lists
+                raise ValueError(f"{path}: unsupported repeat count in conv_feature_layers {spec!r}")
+            return left * right
         raise ValueError(f"{path}: unsupported conv_feature_layers expression {spec!r}")
 
-    layers = value(ast.parse(spec, mode="eval").body)
+    try:
+        layers = value(ast.parse(str(spec), mode="eval").body)
+    except SyntaxError as err:
+        raise ValueError(f"{path}: conv_feature_layers {spec!r} is not an expression") from err
     if not (isinstance(layers, list) and all(isinstance(t, tuple) and len(t) == 3 for t in layers)):
         raise ValueError(f"{path}: conv_feature_layers {spec!r} is not a list of (dim, kernel, stride)")
     return layers
