@@ -8,6 +8,7 @@ configfile: "config/config.yaml"
 
 include: "rules/common.smk"
 include: "rules/preprocess.smk"
+include: "rules/extract.smk"
 
 
 rule all:
@@ -20,4 +21,10 @@ rule all:
 rule preprocess:
     input:
         preprocess_targets,
+    localrule: True
+
+
+rule extract:
+    input:
+        extract_targets,
     localrule: True

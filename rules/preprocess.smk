@@ -42,6 +42,7 @@ rule report_dataset:
     params:
         ignored=ignored_entries,
         sources=source_names,
+        warnings=dataset_warnings,
     run:
         from rvc_pipeline.report import report_experiment
 

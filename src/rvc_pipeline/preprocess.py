@@ -17,9 +17,7 @@ from rvc_pipeline.atomic import atomic_path
 from rvc_pipeline.audio import AudioDecodeError, decode_audio, write_wav
 from rvc_pipeline.report import SourceReport, write_source_report
 from rvc_pipeline.slicer import SlicerParams, slice_wave
-
-# Bump when a change here changes the segments: the workflow passes it as a param to rerun slicing.
-PREPROCESS_VERSION = "1"
+from rvc_pipeline.versions import PREPROCESS_VERSION
 
 FEATURE_SR = 16000
 log = logging.getLogger(__name__)

@@ -6,9 +6,9 @@ import os
 import shutil
 from pathlib import Path
 
-# Per-source output folders under results/{experiment}/ (RVC's names) plus the per-source reports.
+# Per-source output folders under results/{experiment}/ (RVC's names); per-source reports are
+# reports/{rule}/{source}.tsv.
 PER_SOURCE_DIRS = ("0_gt_wavs", "1_16k_wavs", "2a_f0", "2b-f0nsf", "3_feature256", "3_feature768")
-PER_SOURCE_FILE_DIRS = ("reports/slice_audio", "reports/extract_features")
 
 
 class SourceNameError(ValueError):
@@ -55,9 +55,8 @@ def prune_stale(experiment_dir: str | os.PathLike, keep: set[str]) -> list[Path]
             if folder.is_dir() and folder.name not in keep:
                 shutil.rmtree(folder)
                 removed.append(folder)
-    for sub in PER_SOURCE_FILE_DIRS:
-        for report in sorted((root / sub).glob("*.tsv")):
-            if report.stem not in keep:
-                report.unlink()
-                removed.append(report)
+    for report in sorted(root.glob("reports/*/*.tsv")):
+        if report.stem not in keep:
+            report.unlink()
+            removed.append(report)
     return removed

@@ -1,0 +1,49 @@
+rule extract_f0:
+    input:
+        wav_dir="results/{experiment}/1_16k_wavs/{source}",
+    output:
+        coarse_dir=directory("results/{experiment}/2a_f0/{source}"),
+        hz_dir=directory("results/{experiment}/2b-f0nsf/{source}"),
+    log:
+        "results/{experiment}/logs/extract_f0/{source}.log",
+    benchmark:
+        "results/{experiment}/benchmarks/extract_f0/{source}.tsv"
+    params:
+        method=f0_method,
+        algorithm=F0_VERSION,
+    run:
+        from rvc_pipeline.f0 import extract_f0_dir
+
+        run_logged(log[0], extract_f0_dir, method=params.method, **input, **output)
+
+
+rule extract_features:
+    input:
+        unpack(hubert_input),
+        wav_dir="results/{experiment}/1_16k_wavs/{source}",
+    output:
+        out_dir=directory("results/{experiment}/3_feature{dim}/{source}"),
+        report="results/{experiment}/reports/extract_features{dim}/{source}.tsv",
+    log:
+        "results/{experiment}/logs/extract_features{dim}/{source}.log",
+    benchmark:
+        "results/{experiment}/benchmarks/extract_features{dim}/{source}.tsv"
+    resources:
+        gpu=0,
+    params:
+        version=version,
+        standin=hubert_standin,
+        algorithm=FEATURES_VERSION,
+    run:
+        from rvc_pipeline.features import extract_features_source
+
+        run_logged(
+            log[0],
+            extract_features_source,
+            wav_dir=input.wav_dir,
+            weights=input.get("weights"),
+            device=job_device(resources),
+            version=params.version,
+            standin=params.standin,
+            **output,
+        )

@@ -1,0 +1,10 @@
+"""Algorithm versions of the stages, passed to rules as params.
+
+Snakemake's code trigger does not see package modules: bump a stage's version when a change
+there changes its outputs, and exactly that stage (and what depends on it) reruns. Kept in a
+module without heavy imports, because the workflow reads it at every start.
+"""
+
+PREPROCESS_VERSION = "1"
+F0_VERSION = "1"
+FEATURES_VERSION = "1"

@@ -1,0 +1,42 @@
+"""Static checks: snakemake --lint, snakefmt, the SLURM profile, the two README commands."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO
+
+BIN = Path(sys.executable).parent
+
+
+def run(*cmd, env=None):
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=300)
+
+
+def test_snakemake_lint_is_clean():
+    result = run(str(BIN / "snakemake"), "--lint")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
+
+
+def test_snakefmt_check_is_clean():
+    result = run(str(BIN / "snakefmt"), "--check", "Snakefile", "rules/")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_slurm_profile_dry_run(tmp_path):
+    env = {"RVC_SLURM_ACCOUNT": "ci", "RVC_SLURM_PARTITION": "debug", "RVC_SLURM_GPU_PARTITION": "gpu"}
+    result = run(
+        str(BIN / "snakemake"), "--workflow-profile", "profiles/slurm", "-n",
+        "--directory", str(tmp_path), "--configfile", str(REPO / "config" / "config.yaml"),
+        env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "slice_audio" in result.stdout and "extract_features" in result.stdout
+
+
+def test_readme_starts_with_the_two_commands():
+    lines = [line for line in (REPO / "README.md").read_text().splitlines() if line.startswith("make ")]
+    assert [line.split()[1] for line in lines[:2]] == ["run", "test"]
+    assert "make test" in (REPO / ".ci" / "run").read_text()
