@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -64,6 +65,8 @@ def main() -> None:
     segments = speech_segments(args.data, args.seconds)
     audio_s = sum(len(s) for s in segments) / SAMPLE_RATE
     print(f"{len(segments)} segments, {audio_s:.1f} s of 16 kHz speech from {args.data}")
+    # Other processes on the same cores skew every number below (torch threads suffer most).
+    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
 
     for method in F0_METHODS:
         seconds = timed(lambda x: compute_f0(x, method), segments)
