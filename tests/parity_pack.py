@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import zlib
 from collections.abc import Iterator
@@ -27,6 +28,16 @@ GENERATORS = {
 DISCRIMINATORS = {"D_v1": "v1", "D_v2": "v2"}
 
 
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Run the test on one torch thread: other jobs share the 2 cores, and a second thread
+    then mostly waits and slows every operation."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def pack_file(name: str) -> Path:
     """Path of a pack file; skips the calling test when the pack is absent."""
     path = PACK / name
@@ -45,30 +56,46 @@ def load_json(name: str) -> Any:
 
 
 def formula_weights(shapes: dict[str, list[int]], salt: int = 0) -> dict[str, np.ndarray]:
-    """The pack's deterministic weights (README "Formula weights"); weight_g = norm of weight_v."""
+    """The pack's deterministic weights (README "Formula weights"); weight_g = norm of weight_v.
+
+    Each tensor depends only on its key and shape, so tensors are cached across models.
+    """
     out = {}
     for key, shape in shapes.items():
         if key.endswith("weight_g"):
-            continue
-        rng = np.random.default_rng(zlib.crc32(key.encode()) ^ salt)
-        if len(shape) >= 2:
-            w = rng.standard_normal(shape) / np.sqrt(np.prod(shape[1:]))
-        elif key.endswith("gamma"):
-            w = 1.0 + 0.1 * rng.standard_normal(shape)
+            v_key = key[:-1] + "v"
+            out[key] = _weight_norm_g(v_key, tuple(shapes[v_key]), tuple(shape), salt)
         else:
-            w = 0.02 * rng.standard_normal(shape)
-        out[key] = w.astype(np.float32)
-    for key, shape in shapes.items():
-        if key.endswith("weight_g"):
-            v = out[key[:-1] + "v"].astype(np.float64)
-            out[key] = np.sqrt((v**2).reshape(v.shape[0], -1).sum(1)).reshape(shape).astype(np.float32)
+            out[key] = _formula_tensor(key, tuple(shape), salt)
     return out
+
+
+@functools.lru_cache(maxsize=None)
+def _formula_tensor(key: str, shape: tuple[int, ...], salt: int) -> np.ndarray:
+    rng = np.random.default_rng(zlib.crc32(key.encode()) ^ salt)
+    if len(shape) >= 2:
+        w = rng.standard_normal(shape) / np.sqrt(np.prod(shape[1:]))
+    elif key.endswith("gamma"):
+        w = 1.0 + 0.1 * rng.standard_normal(shape)
+    else:
+        w = 0.02 * rng.standard_normal(shape)
+    w = w.astype(np.float32)
+    w.flags.writeable = False
+    return w
+
+
+@functools.lru_cache(maxsize=None)
+def _weight_norm_g(
+    v_key: str, v_shape: tuple[int, ...], shape: tuple[int, ...], salt: int
+) -> np.ndarray:
+    v = _formula_tensor(v_key, v_shape, salt).astype(np.float64)
+    return np.sqrt((v**2).reshape(v.shape[0], -1).sum(1)).reshape(shape).astype(np.float32)
 
 
 def load_formula_weights(net: torch.nn.Module, model: str) -> None:
     """Load the pack's formula weights for ``model`` strictly into ``net``."""
     shapes = load_json("state_dict_shapes.json")[model]
-    state = {k: torch.from_numpy(v) for k, v in formula_weights(shapes).items()}
+    state = {k: torch.tensor(v) for k, v in formula_weights(shapes).items()}
     net.load_state_dict(state, strict=True)
 
 

@@ -12,13 +12,14 @@ import json
 import numpy as np
 import pytest
 import torch
-from parity_pack import (
+from parity_pack import (  # noqa: F401 (one_thread is a fixture)
     DISCRIMINATORS,
     GENERATORS,
     load_formula_weights,
     load_json,
     load_npz,
     max_abs_diff,
+    one_thread,
     zero_noise,
 )
 
@@ -29,6 +30,7 @@ from rvc_pipeline.models import (
     TrainBatch,
     build_synthesizer,
     rvc_hparams,
+    rvc_optimizer,
     train_step,
 )
 from rvc_pipeline.models.mel import mel_spectrogram, spectrogram
@@ -37,9 +39,7 @@ ATOL = 1e-4
 RTOL = 1e-4
 
 
-@pytest.fixture(autouse=True)
-def _two_threads() -> None:
-    torch.set_num_threads(2)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _generator(model: str, **kwargs: bool) -> torch.nn.Module:
@@ -99,7 +99,10 @@ def test_discriminator_matches_rvc(model: str) -> None:
         assert max_abs_diff(y_d_g, data[f"{out}.y_d_g.{i}"]) <= ATOL
         for j, (fr, fg) in enumerate(zip(fmap_rs[i], fmap_gs[i], strict=True)):
             assert list(fr.shape) == data[f"{out}.fmap_r.{i}.{j}.shape"].tolist()
-            for value, key in ((fr, f"{out}.fmap_r.{i}.{j}.sum"), (fg, f"{out}.fmap_g.{i}.{j}.sum")):
+            for value, key in (
+                (fr, f"{out}.fmap_r.{i}.{j}.sum"),
+                (fg, f"{out}.fmap_g.{i}.{j}.sum"),
+            ):
                 ref = float(data[key])
                 assert value.double().sum().item() == pytest.approx(ref, rel=RTOL, abs=ATOL), key
 
@@ -117,7 +120,6 @@ def test_spectrogram_and_mel_match_rvc(rate: str) -> None:
     assert max_abs_diff(mel, data[f"{rate}.mel"]) <= ATOL
 
 
-@pytest.mark.slow
 def test_training_step_matches_rvc(monkeypatch: pytest.MonkeyPatch) -> None:
     data = load_npz("train_step.npz")
     ref = {k[len("out.") :]: v for k, v in data.items() if k.startswith("out.")}
@@ -127,10 +129,9 @@ def test_training_step_matches_rvc(monkeypatch: pytest.MonkeyPatch) -> None:
     net_d = MultiPeriodDiscriminator("v1")
     load_formula_weights(net_g, "G_v1_f0_40k")
     load_formula_weights(net_d, "D_v1")
-    # RVC's optimiser: AdamW with torch's default weight decay 0.01 (fused only for speed).
-    adamw = {"lr": 1e-4, "betas": (0.8, 0.99), "eps": 1e-9, "weight_decay": 0.01, "fused": True}
-    optim_g = torch.optim.AdamW(net_g.parameters(), **adamw)
-    optim_d = torch.optim.AdamW(net_d.parameters(), **adamw)
+    optim_g, optim_d = rvc_optimizer(net_g, h), rvc_optimizer(net_d, h)
+    expected = {"lr": 1e-4, "betas": (0.8, 0.99), "eps": 1e-9, "weight_decay": 0.01}
+    assert {k: optim_g.defaults[k] for k in expected} == expected
     params = {**dict(net_g.named_parameters()), **dict(net_d.named_parameters())}
     sums_after = json.loads(str(data["after_step_param_sums"]))
     sums_before = {k: params[k].double().sum().item() for k in sums_after}

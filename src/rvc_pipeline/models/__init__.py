@@ -17,7 +17,14 @@ from .synthesizer import (
     synthesizer_from_config,
     synthesizer_from_export,
 )
-from .train_step import StepResult, StepSettings, TrainBatch, grad_norm, train_step
+from .train_step import (
+    StepResult,
+    StepSettings,
+    TrainBatch,
+    grad_norm,
+    rvc_optimizer,
+    train_step,
+)
 
 __all__ = [
     "PHONE_CHANNELS",
@@ -33,6 +40,7 @@ __all__ = [
     "build_synthesizer",
     "grad_norm",
     "rvc_hparams",
+    "rvc_optimizer",
     "synthesizer_from_config",
     "synthesizer_from_export",
     "tiny_hparams",

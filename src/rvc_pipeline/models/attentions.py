@@ -32,7 +32,9 @@ class Encoder(nn.Module):
         self.norm_layers_2 = nn.ModuleList()
         for _ in range(n_layers):
             self.attn_layers.append(
-                MultiHeadAttention(hidden_channels, hidden_channels, n_heads, p_dropout, window_size)
+                MultiHeadAttention(
+                    hidden_channels, hidden_channels, n_heads, p_dropout, window_size
+                )
             )
             self.norm_layers_1.append(LayerNorm(hidden_channels))
             self.ffn_layers.append(
@@ -81,7 +83,9 @@ class MultiHeadAttention(nn.Module):
             nn.init.xavier_uniform_(conv.weight)
 
     def forward(self, x: Tensor, c: Tensor, attn_mask: Tensor | None = None) -> Tensor:
-        return self.conv_o(self._attention(self.conv_q(x), self.conv_k(c), self.conv_v(c), attn_mask))
+        return self.conv_o(
+            self._attention(self.conv_q(x), self.conv_k(c), self.conv_v(c), attn_mask)
+        )
 
     def _attention(self, query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None) -> Tensor:
         b, d, t_s = key.size()

@@ -40,7 +40,9 @@ def check_version(version: str) -> str:
 
 def _check_sample_rate(sample_rate: int) -> int:
     if sample_rate not in _DATA:
-        raise ValueError(f"unsupported sample rate {sample_rate!r}: expected one of {sorted(_DATA)}")
+        raise ValueError(
+            f"unsupported sample rate {sample_rate!r}: expected one of {sorted(_DATA)}"
+        )
     return sample_rate
 
 
@@ -114,6 +116,8 @@ def tiny_hparams(sample_rate: int) -> dict[str, Any]:
         hidden_channels=32,
         filter_channels=64,
         n_layers=2,
+        resblock_kernel_sizes=[3],
+        resblock_dilation_sizes=[[1, 3, 5]],
         upsample_initial_channel=64,
         gin_channels=32,
         discriminator_channel_div=16,
@@ -181,7 +185,7 @@ class ModelConfig:
             raise ValueError(f"hyper-parameters lack the key {err}") from None
 
     def to_export_list(self) -> list[Any]:
-        """RVC's exported `config` list (RVC.md §5.11), segment slot set to RVC's placeholder 32."""
+        """RVC's exported `config` list (RVC.md §5.11); the segment slot holds RVC's 32."""
         values = _plain(asdict(self))
         values["segment_size"] = EXPORT_SEGMENT_PLACEHOLDER
         return [values[name] for name in _EXPORT_ORDER]

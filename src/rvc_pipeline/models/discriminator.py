@@ -54,7 +54,9 @@ class DiscriminatorS(nn.Module):
 class DiscriminatorP(nn.Module):
     """Period discriminator: the waveform folded into [N/period, period], 2-D convolutions."""
 
-    def __init__(self, period: int, kernel_size: int = 5, stride: int = 3, channel_div: int = 1) -> None:
+    def __init__(
+        self, period: int, kernel_size: int = 5, stride: int = 3, channel_div: int = 1
+    ) -> None:
         super().__init__()
         self.period = period
         chans = [1, *(_narrow(c, channel_div) for c in (32, 128, 512, 1024, 1024))]
@@ -95,7 +97,8 @@ class MultiPeriodDiscriminator(nn.Module):
         super().__init__()
         periods = PERIODS[check_version(version)]
         self.discriminators = nn.ModuleList(
-            [DiscriminatorS(channel_div)] + [DiscriminatorP(p, channel_div=channel_div) for p in periods]
+            [DiscriminatorS(channel_div)]
+            + [DiscriminatorP(p, channel_div=channel_div) for p in periods]
         )
 
     def forward(

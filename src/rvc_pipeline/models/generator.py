@@ -97,13 +97,17 @@ class Generator(nn.Module):
         if source is not None:
             self.m_source = source
             self.noise_convs = nn.ModuleList(
-                _noise_conv(init_ch // 2 ** (i + 1), math.prod(rates[i + 1 :]), last=i == len(rates) - 1)
+                _noise_conv(
+                    init_ch // 2 ** (i + 1), math.prod(rates[i + 1 :]), last=i == len(rates) - 1
+                )
                 for i in range(len(rates))
             )
         self.conv_pre = nn.Conv1d(cfg.inter_channels, init_ch, 7, 1, padding=3)
         self.ups = nn.ModuleList(
             weight_norm(
-                nn.ConvTranspose1d(init_ch // 2**i, init_ch // 2 ** (i + 1), k, u, padding=(k - u) // 2)
+                nn.ConvTranspose1d(
+                    init_ch // 2**i, init_ch // 2 ** (i + 1), k, u, padding=(k - u) // 2
+                )
             )
             for i, (u, k) in enumerate(zip(rates, kernels, strict=True))
         )
@@ -153,7 +157,9 @@ class GeneratorNSF(Generator):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__(cfg, SourceModuleHnNSF(cfg.sampling_rate))
 
-    def forward(self, x: Tensor, f0: Tensor, g: Tensor | None = None) -> Tensor:  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        self, x: Tensor, f0: Tensor, g: Tensor | None = None
+    ) -> Tensor:
         """x [B, C, T], f0 [B, T] in Hz -> waveform [B, 1, T*hop]."""
         source = self.m_source(f0, self.upp).transpose(1, 2)
         return self._decode(x, g, source)

@@ -82,7 +82,9 @@ def spec_to_mel(
     spec: Tensor, n_fft: int, n_mels: int, sr: int, fmin: float = 0.0, fmax: float | None = None
 ) -> Tensor:
     """Log mel [B, n_mels, T] of a magnitude spectrogram: log(clamp(mel, 1e-5))."""
-    basis = torch.tensor(mel_filter_bank(sr, n_fft, n_mels, fmin, fmax), dtype=spec.dtype, device=spec.device)
+    basis = torch.tensor(
+        mel_filter_bank(sr, n_fft, n_mels, fmin, fmax), dtype=spec.dtype, device=spec.device
+    )
     return torch.log(torch.clamp(torch.matmul(basis, spec), min=1e-5))
 
 

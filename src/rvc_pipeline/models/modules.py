@@ -44,7 +44,9 @@ class WN(nn.Module):
         self.res_skip_layers = nn.ModuleList()
         self.drop = nn.Dropout(p_dropout)
         if gin_channels:
-            self.cond_layer = weight_norm(nn.Conv1d(gin_channels, 2 * hidden_channels * n_layers, 1))
+            self.cond_layer = weight_norm(
+                nn.Conv1d(gin_channels, 2 * hidden_channels * n_layers, 1)
+            )
         for i in range(n_layers):
             dilation = dilation_rate**i
             self.in_layers.append(
@@ -60,7 +62,9 @@ class WN(nn.Module):
             )
             # The last layer only feeds the skip sum, so it has no residual half.
             res_skip_channels = 2 * hidden_channels if i < n_layers - 1 else hidden_channels
-            self.res_skip_layers.append(weight_norm(nn.Conv1d(hidden_channels, res_skip_channels, 1)))
+            self.res_skip_layers.append(
+                weight_norm(nn.Conv1d(hidden_channels, res_skip_channels, 1))
+            )
 
     def forward(self, x: Tensor, x_mask: Tensor, g: Tensor | None = None) -> Tensor:
         hidden = self.hidden_channels

@@ -45,18 +45,24 @@ class Synthesizer(nn.Module):
         if version == "v1":
             self.enc_p = enc_p
         self.dec = GeneratorNSF(cfg) if f0 else Generator(cfg)
+        # The posterior encoder's and the flow's sizes are fixed in RVC, not in config.json.
         if posterior_encoder:
             self.enc_q = PosteriorEncoder(
                 cfg.spec_channels,
                 cfg.inter_channels,
                 cfg.hidden_channels,
-                5,
-                1,
-                16,
+                kernel_size=5,
+                dilation_rate=1,
+                n_layers=16,
                 gin_channels=cfg.gin_channels,
             )
         self.flow = ResidualCouplingBlock(
-            cfg.inter_channels, cfg.hidden_channels, 5, 1, 3, gin_channels=cfg.gin_channels
+            cfg.inter_channels,
+            cfg.hidden_channels,
+            kernel_size=5,
+            dilation_rate=1,
+            n_layers=3,
+            gin_channels=cfg.gin_channels,
         )
         self.emb_g = nn.Embedding(cfg.spk_embed_dim, cfg.gin_channels)
         if version == "v2":
@@ -65,9 +71,11 @@ class Synthesizer(nn.Module):
     def _posterior(
         self, spec: Tensor, spec_lengths: Tensor, g: Tensor
     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """Encode the spectrogram and slice the latent: (z, m_q, logs_q, y_mask, z_p, z_slice, ids)."""
+        """Encode the spectrogram, flow it, slice z: (z, m_q, logs_q, y_mask, z_p, z_slice, ids)."""
         if not hasattr(self, "enc_q"):
-            raise RuntimeError("this synthesiser was built for inference only (no enc_q): cannot train")
+            raise RuntimeError(
+                "this synthesiser was built for inference only (no enc_q): cannot train"
+            )
         z, m_q, logs_q, y_mask = self.enc_q(spec, spec_lengths, g=g)
         z_p = self.flow(z, y_mask, g=g)
         z_slice, ids_slice = rand_slice_segments(z, spec_lengths, self.segment_size)
