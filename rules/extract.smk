@@ -28,6 +28,7 @@ rule extract_features:
         "results/{experiment}/logs/extract_features{dim}/{source}.log",
     benchmark:
         "results/{experiment}/benchmarks/extract_features{dim}/{source}.tsv"
+    threads: 2
     resources:
         gpu=0,
     params:
@@ -45,5 +46,6 @@ rule extract_features:
             device=job_device(resources),
             version=params.version,
             standin=params.standin,
+            threads=threads,
             **output,
         )

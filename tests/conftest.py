@@ -58,7 +58,7 @@ class Workflow:
         return result
 
     def dry_run_jobs(self, *targets: str) -> list[tuple[str, str]]:
-        """(rule, wildcards) of every job a dry run would execute."""
+        """(rule, wildcards) of every job a dry run would execute, wildcards as sorted ``k=v, …``."""
         out = self.run("-n", *targets).stdout
         jobs, rule = [], None
         for line in out.splitlines():
@@ -67,7 +67,8 @@ class Workflow:
                 rule = stripped.split()[1].rstrip(":")
                 jobs.append((rule, ""))
             elif stripped.startswith("wildcards:") and rule is not None:
-                jobs[-1] = (rule, stripped.removeprefix("wildcards:").strip())
+                parts = stripped.removeprefix("wildcards:").strip().split(", ")
+                jobs[-1] = (rule, ", ".join(sorted(parts)))
         return jobs
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from rvc_pipeline.atomic import atomic_path
 from rvc_pipeline.f0 import read_wav_16k, save_npy
@@ -25,12 +26,17 @@ def extract_features_dir(
     version: str,
     device: str = "cpu",
     standin: str | None = "base",
+    threads: int | None = None,
 ) -> list[dict]:
     """Write ``{stem}.npy`` features for every *.wav in wav_dir; return one ``{file, reason}`` per file skipped.
 
     Files are processed one by one, as RVC does. A file whose features contain NaN (RVC drops it
     from training) or that is too short for a single frame is not written, and is reported.
+    ``threads`` caps torch's CPU threads (the rule's ``threads:``; more than the cores it was given
+    slows small matrix products down badly on a busy machine).
     """
+    if threads is not None:
+        torch.set_num_threads(threads)
     model = load_hubert(weights, device=device, standin=standin)
     if model.is_standin:
         log.warning("features of %s come from a random stand-in HuBERT: they carry no content", wav_dir)

@@ -1,0 +1,79 @@
+"""Steps 2a+2b on the shared speech: the per-source Snakemake DAG against one batched pass.
+
+Both run the same package functions over the same recordings with the same HuBERT stand-in, on
+one core, so the ratio is the DAG's own cost: start-up, scheduling and per-job overhead.
+Target: DAG <= 1.3x the batched pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from rvc_pipeline.f0 import extract_f0_dir
+from rvc_pipeline.features import extract_features_dir
+from rvc_pipeline.hubert import load_hubert
+from rvc_pipeline.preprocess import slice_source
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+
+
+def batched(sources: list[Path], out: Path, standin: str) -> float:
+    """Every stage over every source in one process, the model loaded once."""
+    start = time.perf_counter()
+    load_hubert(None, standin=standin)
+    for src in sources:
+        d = out / src.stem
+        slice_source(src, src.stem, 40000, d / "gt", d / "16k", d / "report.tsv")
+        extract_f0_dir(d / "16k", d / "f0", d / "f0nsf", "pm")
+        extract_features_dir(d / "16k", d / "feat", weights=None, version="v1", standin=standin)
+    return time.perf_counter() - start
+
+
+def dag(input_dir: Path, workdir: Path, standin: str, cores: int) -> float:
+    config = {
+        "experiments": {"bench": {"input_dir": str(input_dir), "sample_rate": "40k", "f0_method": "pm"}},
+        "pretrained": {"hubert": str(workdir / "absent.pt"), "hubert_standin": standin},
+    }
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    cmd = [
+        sys.executable, "-m", "snakemake", "extract", "--snakefile", str(REPO / "Snakefile"),
+        "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"), "--cores", str(cores), "-q",
+    ]  # fmt: skip
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--standin", default="base", choices=["base", "tiny"])
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        # One input folder with both sets of recordings (links, not copies).
+        inputs = tmp / "input"
+        inputs.mkdir()
+        for sub in ("ljspeech", "ljspeech_long"):
+            for src in sorted((args.data / sub).iterdir()):
+                (inputs / src.name).symlink_to(src)
+        sources = sorted(inputs.iterdir())
+        t_batch = batched(sources, tmp / "batched", args.standin)
+        t_dag1 = dag(inputs, tmp / "dag1", args.standin, cores=1)
+        t_dag2 = dag(inputs, tmp / "dag2", args.standin, cores=2)
+    print(f"steps 2a+2b on {len(sources)} recordings, HuBERT stand-in {args.standin!r}")
+    print(f"DAG (1 core) / batched pass: {t_dag1 / t_batch:.2f}x   (target <= 1.3x)")
+    print(f"DAG (2 cores) / batched pass (1 core): {t_dag2 / t_batch:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

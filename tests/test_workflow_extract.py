@@ -1,0 +1,59 @@
+"""Step 2b in the workflow: per-source pitch and feature jobs, f0 off, v2 features."""
+
+import os
+import time
+
+import numpy as np
+from test_workflow_preprocess import make_sources
+
+from rvc_pipeline.report import read_reports
+
+
+def extract_config(**experiment):
+    return {
+        "experiments": {"exp": {"input_dir": "voices", "sample_rate": "32k", **experiment}},
+        "pretrained": {"hubert_standin": "tiny"},
+    }
+
+
+def test_extract_outputs_and_touch_reruns_only_that_sources_three_jobs(workflow):
+    make_sources(workflow.workdir / "voices", seconds=5.0)
+    workflow.write_config(extract_config(f0_method="harvest"))
+    workflow.run("extract")
+    results = workflow.workdir / "results" / "exp"
+    segments = sorted(p.name for p in (results / "1_16k_wavs" / "alpha").glob("*.wav"))
+    assert segments
+    for seg in segments:
+        n = len(np.fromfile(results / "1_16k_wavs" / "alpha" / seg, dtype=np.uint8))  # bytes of a float32 wav
+        frames16k = (n - 80) // 4 if n > 80 else 0
+        coarse = np.load(results / "2a_f0" / "alpha" / f"{seg}.npy")
+        hz = np.load(results / "2b-f0nsf" / "alpha" / f"{seg}.npy")
+        feats = np.load(results / "3_feature256" / "alpha" / seg.replace(".wav", ".npy"))
+        assert coarse.dtype == np.int64 and hz.dtype == np.float64
+        assert coarse.min() >= 1 and coarse.max() <= 255
+        assert abs(len(hz) - (frames16k // 160 + 1)) <= 1  # harvest: p_len + 1
+        assert feats.dtype == np.float32 and feats.shape[1] == 256
+        assert abs(feats.shape[0] - ((frames16k - 400) // 320 + 1)) <= 1
+    warnings = [r for r in read_reports(results / "dataset_report.tsv") if r.status == "warning"]
+    assert len(warnings) == 1 and "stand-in" in warnings[0].reason
+    later = time.time() + 5
+    os.utime(workflow.workdir / "voices" / "beta.wav", (later, later))
+    jobs = workflow.dry_run_jobs("extract")
+    per_source = sorted((rule, w) for rule, w in jobs if "source=" in w)
+    assert per_source == [
+        ("extract_f0", "experiment=exp, source=beta"),
+        ("extract_features", "dim=256, experiment=exp, source=beta"),
+        ("slice_audio", "experiment=exp, source=beta"),
+    ]
+
+
+def test_without_f0_the_pitch_rules_are_not_in_the_dag_and_v2_gives_768(workflow):
+    make_sources(workflow.workdir / "voices", names=("solo",), seconds=4.0)
+    workflow.write_config(extract_config(f0=False, version="v2"))
+    rules = {rule for rule, _ in workflow.dry_run_jobs("extract")}
+    assert "extract_f0" not in rules and "extract_features" in rules
+    workflow.run("extract")
+    results = workflow.workdir / "results" / "exp"
+    assert not (results / "2a_f0").exists() and not (results / "3_feature256").exists()
+    feats = [np.load(p) for p in (results / "3_feature768" / "solo").glob("*.npy")]
+    assert feats and all(f.shape[1] == 768 and f.dtype == np.float32 for f in feats)
