@@ -47,7 +47,10 @@ def save_checkpoint(
 ) -> None:
     """Write one checkpoint atomically: a kill leaves the previous file or the new one, never half."""
     state = {
-        "model": {k: v.detach().float() if v.is_floating_point() else v for k, v in unwrap(model).state_dict().items()},
+        "model": {
+            k: v.detach().float() if v.is_floating_point() else v
+            for k, v in unwrap(model).state_dict().items()
+        },
         "iteration": epoch,
         "optimizer": optimizer.state_dict(),
         "learning_rate": learning_rate,
@@ -76,7 +79,9 @@ def model_state(checkpoint: Mapping[str, Any], source: str | os.PathLike) -> dic
     raise ValueError(f"{source}: no 'model' or 'weight' state dict in it (keys: {sorted(checkpoint)})")
 
 
-def load_state_strict(model: torch.nn.Module, state: Mapping[str, torch.Tensor], source: str | os.PathLike) -> None:
+def load_state_strict(
+    model: torch.nn.Module, state: Mapping[str, torch.Tensor], source: str | os.PathLike
+) -> None:
     """Load every tensor with matching names and shapes, or raise naming what differs.
 
     Dtypes may differ (RVC's pretrained files are fp16); values are cast to the model's dtype.
@@ -91,12 +96,17 @@ def load_state_strict(model: torch.nn.Module, state: Mapping[str, torch.Tensor],
     ]
     if missing or unexpected or mismatched:
         parts = []
-        for label, keys in (("shape mismatch", mismatched), ("missing from file", missing), ("unexpected in file", unexpected)):
+        for label, keys in (
+            ("shape mismatch", mismatched),
+            ("missing from file", missing),
+            ("unexpected in file", unexpected),
+        ):
             if keys:
                 shown = "; ".join(keys[:8]) + (f"; ... ({len(keys) - 8} more)" if len(keys) > 8 else "")
                 parts.append(f"{len(keys)} {label}: {shown}")
         raise ValueError(
-            f"{source}: does not fit the model (different config, version or f0 setting?): " + " | ".join(parts)
+            f"{source}: does not fit the model (different config, version or f0 setting?): "
+            + " | ".join(parts)
         )
     unwrap(model).load_state_dict(state, strict=True)
 
@@ -121,7 +131,11 @@ def complete_pairs(state_dir: str | os.PathLike) -> list[CheckpointPair]:
             match = _NAME.match(path.name)
             if match and path.is_file():
                 found.setdefault(int(match.group(2)), {})[match.group(1)] = path
-    return [CheckpointPair(step, kinds["G"], kinds["D"]) for step, kinds in sorted(found.items()) if len(kinds) == 2]
+    return [
+        CheckpointPair(step, kinds["G"], kinds["D"])
+        for step, kinds in sorted(found.items())
+        if len(kinds) == 2
+    ]
 
 
 def latest_checkpoint(state_dir: str | os.PathLike) -> tuple[CheckpointPair, dict, dict] | None:
@@ -133,11 +147,17 @@ def latest_checkpoint(state_dir: str | os.PathLike) -> tuple[CheckpointPair, dic
             log.warning("skipping checkpoint pair at step %d: %s", pair.step, err)
             continue
         g_extra, d_extra = g.get(EXTRA_KEY, {}), d.get(EXTRA_KEY, {})
-        if g.get("iteration") != d.get("iteration") or g_extra.get("global_step") != d_extra.get("global_step"):
+        if g.get("iteration") != d.get("iteration") or g_extra.get("global_step") != d_extra.get(
+            "global_step"
+        ):
             log.warning(
                 "skipping checkpoint pair at step %d: %s is from epoch %s but %s from epoch %s "
                 "(a save was interrupted between the two files)",
-                pair.step, pair.g_path.name, g.get("iteration"), pair.d_path.name, d.get("iteration"),
+                pair.step,
+                pair.g_path.name,
+                g.get("iteration"),
+                pair.d_path.name,
+                d.get("iteration"),
             )
             continue
         return pair, g, d

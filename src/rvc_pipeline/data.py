@@ -20,7 +20,8 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from rvc_pipeline.audio import read_wav
-from rvc_pipeline.models.mel import spectrogram
+from rvc_pipeline.models import TrainBatch
+from rvc_pipeline.models.mel import MelConfig
 
 BUCKET_BOUNDARIES = (100, 200, 300, 400, 500, 600, 700, 800, 900)
 MAX_PHONE_FRAMES = 900
@@ -78,41 +79,14 @@ class Item(NamedTuple):
     sid: int
 
 
-class Batch(NamedTuple):
-    """A zero-padded batch in the order of RVC's collate (pitch, pitchf are None without f0)."""
-
-    phone: torch.Tensor
-    phone_lengths: torch.Tensor
-    pitch: torch.Tensor | None
-    pitchf: torch.Tensor | None
-    spec: torch.Tensor
-    spec_lengths: torch.Tensor
-    wave: torch.Tensor
-    wave_lengths: torch.Tensor
-    sid: torch.Tensor
-
-    def to(self, device: torch.device | str) -> Batch:
-        return Batch(*(None if t is None else t.to(device, non_blocking=True) for t in self))
-
-
 class SegmentDataset(Dataset):
     """RVC's TextAudioLoaderMultiNSFsid (with f0) / TextAudioLoader (without)."""
 
-    def __init__(
-        self,
-        entries: Sequence[FilelistEntry],
-        *,
-        sample_rate: int,
-        filter_length: int,
-        hop_length: int,
-        win_length: int,
-    ) -> None:
+    def __init__(self, entries: Sequence[FilelistEntry], mel: MelConfig, phone_channels: int) -> None:
         self.entries = list(entries)
-        self.sample_rate = sample_rate
-        self.filter_length = filter_length
-        self.hop_length = hop_length
-        self.win_length = win_length
-        self.lengths = [estimated_frames(e.wav, hop_length) for e in self.entries]
+        self.mel = mel
+        self.phone_channels = phone_channels  # 256 (v1) or 768 (v2)
+        self.lengths = [estimated_frames(e.wav, mel.hop_length) for e in self.entries]
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -125,7 +99,12 @@ class SegmentDataset(Dataset):
 
     def __getitem__(self, index: int) -> Item:
         entry = self.entries[index]
-        phone = np.repeat(self._load_npy(entry.feature), 2, axis=0)  # 50 -> 100 frames per second
+        features = self._load_npy(entry.feature)
+        if features.ndim != 2 or features.shape[1] != self.phone_channels:
+            raise ValueError(
+                f"{entry.feature}: features of shape {features.shape}, the model takes [frames, {self.phone_channels}]"
+            )
+        phone = np.repeat(features, 2, axis=0)  # 50 -> 100 frames per second
         n = min(len(phone), MAX_PHONE_FRAMES)
         phone_t = torch.from_numpy(phone[:n].astype(np.float32))
         pitch_t = pitchf_t = None
@@ -134,13 +113,15 @@ class SegmentDataset(Dataset):
             pitchf_t = torch.from_numpy(self._load_npy(entry.hz)[:n].astype(np.float32))
 
         samples, sr = read_wav(entry.wav)
-        if sr != self.sample_rate:
-            raise ValueError(f"{entry.wav}: sample rate {sr} does not match the model's {self.sample_rate}")
+        if sr != self.mel.sampling_rate:
+            raise ValueError(
+                f"{entry.wav}: sample rate {sr} does not match the model's {self.mel.sampling_rate}"
+            )
         if samples.ndim != 1:
             raise ValueError(f"{entry.wav}: expected a mono wav, got {samples.shape[1]} channels")
         # Float wavs are used as they are: RVC does not divide by max_wav_value.
         wave = torch.from_numpy(samples).unsqueeze(0)
-        spec = spectrogram(wave, self.filter_length, self.hop_length, self.win_length).squeeze(0)
+        spec = self.mel.spectrogram(wave).squeeze(0)
 
         lengths = [len(phone_t), spec.shape[-1]]
         if pitch_t is not None and pitchf_t is not None:
@@ -149,14 +130,14 @@ class SegmentDataset(Dataset):
         frames = min(lengths)
         if frames < spec.shape[-1] or frames < len(phone_t):
             spec = spec[:, :frames]
-            wave = wave[:, : frames * self.hop_length]
+            wave = wave[:, : frames * self.mel.hop_length]
         phone_t = phone_t[:frames]
         if pitch_t is not None and pitchf_t is not None:
             pitch_t, pitchf_t = pitch_t[:frames], pitchf_t[:frames]
         return Item(spec, wave, phone_t, pitch_t, pitchf_t, entry.sid)
 
 
-def collate(items: Sequence[Item]) -> Batch:
+def collate(items: Sequence[Item]) -> TrainBatch:
     """Sort by spectrogram length (longest first) and zero-pad, as RVC's collate does."""
     order = sorted(range(len(items)), key=lambda i: items[i].spec.shape[-1], reverse=True)
     items = [items[i] for i in order]
@@ -181,9 +162,13 @@ def collate(items: Sequence[Item]) -> Batch:
         if pitch is not None and pitchf is not None:
             pitch[i, : it.pitch.shape[0]] = it.pitch
             pitchf[i, : it.pitchf.shape[0]] = it.pitchf
-        spec_lengths[i], wave_lengths[i], phone_lengths[i] = it.spec.shape[-1], it.wave.shape[-1], it.phone.shape[0]
+        spec_lengths[i], wave_lengths[i], phone_lengths[i] = (
+            it.spec.shape[-1],
+            it.wave.shape[-1],
+            it.phone.shape[0],
+        )
     sid = torch.tensor([it.sid for it in items], dtype=torch.int64)
-    return Batch(phone, phone_lengths, pitch, pitchf, spec, spec_lengths, wave, wave_lengths, sid)
+    return TrainBatch(phone, phone_lengths, pitch, pitchf, spec, spec_lengths, wave, wave_lengths, sid)
 
 
 class BucketSampler(Sampler[list[int]]):

@@ -10,9 +10,9 @@ from typing import Any
 import torch
 
 from rvc_pipeline.atomic import atomic_path
-from rvc_pipeline.checkpoint import load_checkpoint, load_state_strict, model_state
+from rvc_pipeline.checkpoint import load_checkpoint, model_state
 from rvc_pipeline.filelist import sr_name
-from rvc_pipeline.models import ModelConfig, synthesizer_from_config
+from rvc_pipeline.models import ModelConfig, synthesizer_from_export
 
 EXPORT_KEYS = ("weight", "config", "info", "sr", "f0", "version")
 
@@ -44,17 +44,13 @@ def export_model(
 
 
 def load_exported(path: str | os.PathLike) -> tuple[dict[str, Any], torch.nn.Module]:
-    """Load a small model as RVC's inference does and check it: every weight fits, none is missing.
+    """Load a small model as RVC's inference does (strictly: no weight missing, none unexpected).
 
-    Returns the file's dict and the fp32 synthesiser in eval mode (without enc_q).
+    Returns the file's dict and the fp32 inference synthesiser (no enc_q) in eval mode.
     """
     exported = load_checkpoint(path)
     if set(exported) != set(EXPORT_KEYS):  # RVC's manual extraction writes them in another order
-        raise ValueError(f"{path}: not an exported RVC model (keys {list(exported)}, expected {list(EXPORT_KEYS)})")
-    weight = exported["weight"]
-    config = list(exported["config"])
-    config[-3] = weight["emb_g.weight"].shape[0]  # RVC's inference takes the speaker count from the weights
-    net = synthesizer_from_config(config, exported["version"], bool(exported["f0"]))
-    del net.enc_q  # inference has no posterior encoder, as RVC's get_vc
-    load_state_strict(net, {k: v.float() for k, v in weight.items()}, path)
-    return exported, net.eval()
+        raise ValueError(
+            f"{path}: not an exported RVC model (keys {list(exported)}, expected {list(EXPORT_KEYS)})"
+        )
+    return exported, synthesizer_from_export(exported, str(path))

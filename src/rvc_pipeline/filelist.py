@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 from rvc_pipeline.atomic import atomic_path
+from rvc_pipeline.audio import write_wav
 from rvc_pipeline.data import BUCKET_BOUNDARIES, estimated_frames
+from rvc_pipeline.f0 import save_npy
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +53,7 @@ def mute_paths(mute_dir: str | os.PathLike, sample_rate: int, version: str) -> l
 
 def _write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:
     with atomic_path(path) as tmp:
-        sf.write(tmp, samples, sample_rate, subtype="FLOAT", format="WAV")
-
-
-def _write_npy(path: Path, array: np.ndarray) -> None:
-    # np.save on a path would append ".npy" to the temp name; a handle keeps the name.
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        np.save(handle, array)
+        write_wav(tmp, samples, sample_rate)
 
 
 def write_mute_assets(
@@ -82,9 +77,11 @@ def write_mute_assets(
     _write_wav(wav, np.zeros(int(MUTE_SECONDS * sample_rate), np.float32), sample_rate)
     wav16k_dir = root / "1_16k_wavs"
     _write_wav(wav16k_dir / "mute.wav", np.zeros(int(MUTE_SECONDS * HUBERT_RATE), np.float32), HUBERT_RATE)
-    _write_npy(coarse, np.ones(MUTE_F0_FRAMES, np.int64))
-    _write_npy(hz, np.zeros(MUTE_F0_FRAMES, np.float64))
-    problems = extract_features_dir(wav16k_dir, feats.parent, weights=weights, version=version, standin=standin)
+    save_npy(coarse, np.ones(MUTE_F0_FRAMES, np.int64))
+    save_npy(hz, np.zeros(MUTE_F0_FRAMES, np.float64))
+    problems = extract_features_dir(
+        wav16k_dir, feats.parent, weights=weights, version=version, standin=standin
+    )
     if problems or not feats.is_file():
         raise RuntimeError(f"feature extraction of the mute wav {wav16k_dir / 'mute.wav'} failed: {problems}")
 
@@ -155,7 +152,9 @@ def write_filelist(
     for name in sorted(all_names - set(names)):
         missing = [stage for stage, files in stages.items() if name not in files]
         some_file = next(files[name] for files in stages.values() if name in files)
-        report.append({"file": str(some_file), "reason": f"segment {name} is missing from {', '.join(missing)}"})
+        report.append(
+            {"file": str(some_file), "reason": f"segment {name} is missing from {', '.join(missing)}"}
+        )
     if not names:
         raise ValueError(f"no segment is present in all of {', '.join(stages)}; nothing to train on")
 

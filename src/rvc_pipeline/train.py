@@ -13,7 +13,6 @@ that state restored, so its losses are the ones an uninterrupted run would have 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import dataclasses
 import json
@@ -27,7 +26,6 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
@@ -42,19 +40,33 @@ from rvc_pipeline.checkpoint import (
     model_state,
     publish_latest,
     save_checkpoint,
-    unwrap,
 )
-from rvc_pipeline.data import Batch, BucketSampler, SegmentDataset, collate, read_filelist
+from rvc_pipeline.data import BucketSampler, SegmentDataset, collate, read_filelist
 from rvc_pipeline.logs import to_rule_log
-from rvc_pipeline.models import ModelConfig, MultiPeriodDiscriminator, build_synthesizer
-from rvc_pipeline.models.commons import slice_segments
-from rvc_pipeline.models.losses import discriminator_loss, feature_loss, generator_loss, kl_loss
-from rvc_pipeline.models.mel import mel_spectrogram, spec_to_mel
+from rvc_pipeline.models import (
+    PHONE_CHANNELS,
+    ModelConfig,
+    StepSettings,
+    TrainBatch,
+    build_discriminator,
+    build_synthesizer,
+    rvc_optimizer,
+    train_step,
+)
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("rvc_pipeline.train")  # not __name__: "__main__" under python -m
 
-PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
-LOSS_COLUMNS = ("loss_disc", "loss_gen", "loss_fm", "loss_mel", "loss_kl", "loss_gen_all", "grad_norm_d", "grad_norm_g")
+PRECISIONS = ("fp32", "fp16")
+LOSS_COLUMNS = (
+    "loss_disc",
+    "loss_gen",
+    "loss_fm",
+    "loss_mel",
+    "loss_kl",
+    "loss_gen_all",
+    "grad_norm_d",
+    "grad_norm_g",
+)
 TSV_COLUMNS = ("epoch", "step", "lr", "seconds", *LOSS_COLUMNS)
 
 
@@ -72,14 +84,14 @@ class TrainOptions:
     pretrained_d: str | None = None
     warm_start: str | None = None  # another experiment's state folder: start from its latest G/D
     seed: int = 1234
-    precision: str = "fp32"  # fp16 / bf16 autocast, CUDA only
+    precision: str = "fp32"  # "fp16": autocast + GradScaler, CUDA only
     device: str = "cpu"  # "cpu" or "cuda"
     num_workers: int = 0
     log_interval: int = 200  # a per-step log line every this many global steps
 
     def validate(self) -> None:
         if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}")
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.precision != "fp32" and self.device != "cuda":
             raise ValueError(f"precision {self.precision} needs device 'cuda' (autocast is CUDA-only here)")
         if self.device not in ("cpu", "cuda"):
@@ -116,72 +128,21 @@ def _init_distributed(device: str) -> _Dist:
 
 @dataclass
 class _Trainer:
-    """The models, optimisers and settings of one run; ``step`` is RVC's train_and_evaluate body."""
+    """The models, optimisers and step settings of one run."""
 
     net_g: torch.nn.Module
     net_d: torch.nn.Module
     optim_g: torch.optim.Optimizer
     optim_d: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
-    hparams: dict
-    f0: bool
-    autocast_dtype: torch.dtype | None
+    settings: StepSettings
     device: torch.device
 
-    def _autocast(self, enabled: bool = True) -> contextlib.AbstractContextManager:
-        on = enabled and self.autocast_dtype is not None
-        return torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=on)
-
-    def step(self, batch: Batch) -> dict[str, float]:
-        h_data, h_train = self.hparams["data"], self.hparams["train"]
-        hop = h_data["hop_length"]
-        mel_args = dict(
-            n_fft=h_data["filter_length"], n_mels=h_data["n_mel_channels"], sample_rate=h_data["sampling_rate"],
-            fmin=h_data["mel_fmin"], fmax=h_data["mel_fmax"],
+    def step(self, batch: TrainBatch) -> dict[str, float]:
+        result = train_step(
+            self.net_g, self.net_d, self.optim_g, self.optim_d, batch, self.settings, self.scaler
         )
-        pitch_args = (batch.pitch, batch.pitchf) if self.f0 else ()
-        with self._autocast():
-            y_hat, ids_slice, _x_mask, z_mask, (_z, z_p, m_p, logs_p, _m_q, logs_q) = self.net_g(
-                batch.phone, batch.phone_lengths, *pitch_args, batch.spec, batch.spec_lengths, batch.sid
-            )
-            mel = spec_to_mel(batch.spec, **mel_args)
-            y_mel = slice_segments(mel, ids_slice, h_train["segment_size"] // hop)
-            with self._autocast(enabled=False):
-                y_hat_mel = mel_spectrogram(
-                    y_hat.float().squeeze(1), hop_length=hop, win_length=h_data["win_length"], **mel_args
-                )
-            wave = slice_segments(batch.wave, ids_slice * hop, h_train["segment_size"])
-            y_d_r, y_d_g, _, _ = self.net_d(wave, y_hat.detach())
-            with self._autocast(enabled=False):
-                loss_disc, _, _ = discriminator_loss(y_d_r, y_d_g)
-        grad_norm_d = self._backward_step(loss_disc, self.optim_d, self.net_d)
-
-        with self._autocast():
-            y_d_r, y_d_g, fmap_r, fmap_g = self.net_d(wave, y_hat)
-            with self._autocast(enabled=False):
-                loss_mel = F.l1_loss(y_mel.float(), y_hat_mel) * h_train["c_mel"]
-                loss_kl = kl_loss(z_p.float(), logs_q.float(), m_p.float(), logs_p.float(), z_mask) * h_train["c_kl"]
-                loss_fm = feature_loss(fmap_r, fmap_g)
-                loss_gen, _ = generator_loss(y_d_g)
-                loss_gen_all = loss_gen + loss_fm + loss_mel + loss_kl
-        grad_norm_g = self._backward_step(loss_gen_all, self.optim_g, self.net_g)
-        self.scaler.update()
-        losses = (loss_disc, loss_gen, loss_fm, loss_mel, loss_kl, loss_gen_all)
-        return {
-            **{name: float(value) for name, value in zip(LOSS_COLUMNS, losses)},
-            "grad_norm_d": grad_norm_d,
-            "grad_norm_g": grad_norm_g,
-        }
-
-    def _backward_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, net: torch.nn.Module) -> float:
-        """Backward and optimiser step; returns the gradient L2 norm (RVC logs it and clips nothing)."""
-        optimizer.zero_grad()
-        self.scaler.scale(loss).backward()
-        self.scaler.unscale_(optimizer)
-        norms = [p.grad.detach().float().norm(2) for p in net.parameters() if p.grad is not None]
-        grad_norm = float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
-        self.scaler.step(optimizer)
-        return grad_norm
+        return {name: getattr(result, name) for name in LOSS_COLUMNS}
 
 
 def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
@@ -226,7 +187,9 @@ def _load_pretrained(trainer: _Trainer, options: TrainOptions) -> None:
     if options.warm_start:
         found = latest_checkpoint(options.warm_start)
         if found is None:
-            raise FileNotFoundError(f"warm start: no complete G_*/D_* checkpoint pair in {options.warm_start}")
+            raise FileNotFoundError(
+                f"warm start: no complete G_*/D_* checkpoint pair in {options.warm_start}"
+            )
         pair, g, d = found
         load_state_strict(trainer.net_g, model_state(g, pair.g_path), pair.g_path)
         load_state_strict(trainer.net_d, model_state(d, pair.d_path), pair.d_path)
@@ -238,7 +201,10 @@ def _load_pretrained(trainer: _Trainer, options: TrainOptions) -> None:
 
 
 def _resume(
-    trainer: _Trainer, schedulers: Sequence[torch.optim.lr_scheduler.ExponentialLR], found: tuple, ranks: _Dist
+    trainer: _Trainer,
+    schedulers: Sequence[torch.optim.lr_scheduler.ExponentialLR],
+    found: tuple,
+    ranks: _Dist,
 ) -> tuple[int, int, dict | None]:
     """Restore the newest checkpoint pair; returns (last finished epoch, global step, this rank's RNG state)."""
     pair, g, d = found
@@ -261,8 +227,8 @@ def _resume(
             scheduler.load_state_dict(extra["scheduler"])
             scheduler.step()  # the step that followed the save in the interrupted run
         else:  # a file written by RVC: lr(e+1) = lr0 * gamma^e
-            for group in optim.param_groups:
-                group["lr"] = group["initial_lr"] * scheduler.gamma**epoch
+            for group, base_lr in zip(optim.param_groups, scheduler.base_lrs):
+                group["lr"] = base_lr * scheduler.gamma**epoch
             scheduler.last_epoch = epoch
     extra = g.get(EXTRA_KEY, {})
     if "scaler" in extra:
@@ -275,7 +241,13 @@ def _resume(
             "the checkpoint has no RNG state for %d process(es): resumed losses will differ from an uninterrupted run",
             ranks.world,
         )
-    log.info("resuming after epoch %d (global step %d) from %s and %s", epoch, global_step, pair.g_path.name, pair.d_path.name)
+    log.info(
+        "resuming after epoch %d (global step %d) from %s and %s",
+        epoch,
+        global_step,
+        pair.g_path.name,
+        pair.d_path.name,
+    )
     return epoch, global_step, rng
 
 
@@ -298,15 +270,28 @@ def _save(
     if ranks.main:
         lr = trainer.optim_g.param_groups[0]["lr"]
         # D first: a kill between the two leaves a D without its G, which resume ignores.
-        parts = (("D", trainer.net_d, trainer.optim_d, schedulers[1]), ("G", trainer.net_g, trainer.optim_g, schedulers[0]))
+        parts = (
+            ("D", trainer.net_d, trainer.optim_d, schedulers[1]),
+            ("G", trainer.net_g, trainer.optim_g, schedulers[0]),
+        )
         for kind, net, optim, scheduler in parts:
             extra = {**shared, "scheduler": scheduler.state_dict()}
-            save_checkpoint(checkpoint_path(state_dir, kind, global_step), net, optim, epoch=epoch, learning_rate=lr, extra=extra)
+            save_checkpoint(
+                checkpoint_path(state_dir, kind, global_step),
+                net,
+                optim,
+                epoch=epoch,
+                learning_rate=lr,
+                extra=extra,
+            )
         if keep_latest_only and global_step != LATEST_STEP:
             # The numbered pair is complete before the fixed names change, so a complete pair of
             # this epoch exists at every moment; then the numbered pair goes.
             for kind in ("D", "G"):
-                publish_latest(checkpoint_path(state_dir, kind, global_step), checkpoint_path(state_dir, kind, LATEST_STEP))
+                publish_latest(
+                    checkpoint_path(state_dir, kind, global_step),
+                    checkpoint_path(state_dir, kind, LATEST_STEP),
+                )
             for kind in ("G", "D"):
                 checkpoint_path(state_dir, kind, global_step).unlink()
         log.info("saved %s", final.name)
@@ -345,59 +330,93 @@ def train(
             dist.destroy_process_group()
 
 
+def _data_loader(filelist: Path, settings: StepSettings, options: TrainOptions, ranks: _Dist) -> DataLoader:
+    dataset = SegmentDataset(
+        read_filelist(filelist, options.f0), settings.mel, PHONE_CHANNELS[options.version]
+    )
+    sampler = BucketSampler(
+        dataset.lengths, options.batch_size, num_replicas=ranks.world, rank=ranks.rank, seed=options.seed
+    )
+    if sampler.skipped and ranks.main:
+        names = ", ".join(str(dataset.entries[i].wav) for i in sampler.skipped[:5])
+        log.warning(
+            "%d of %d clips are outside the training buckets and are skipped: %s",
+            len(sampler.skipped),
+            len(dataset),
+            names,
+        )
+    # No persistent workers: each epoch's iterator then draws its worker seed from the global
+    # RNG, in a resumed run as in an uninterrupted one.
+    return DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        collate_fn=collate,
+        num_workers=options.num_workers,
+        pin_memory=options.device == "cuda",
+    )
+
+
+def _build_trainer(hparams: dict, options: TrainOptions, device: torch.device) -> _Trainer:
+    net_g = build_synthesizer(ModelConfig.from_hparams(hparams), options.version, options.f0).to(device)
+    net_d = build_discriminator(hparams, options.version).to(device)
+    settings = dataclasses.replace(StepSettings.from_hparams(hparams), fp16=options.precision == "fp16")
+    return _Trainer(
+        net_g,
+        net_d,
+        rvc_optimizer(net_g, hparams),
+        rvc_optimizer(net_d, hparams),
+        torch.amp.GradScaler(device.type, enabled=settings.fp16),
+        settings,
+        device,
+    )
+
+
+def _run_epoch(
+    trainer: _Trainer, loader: DataLoader, epoch: int, global_step: int, options: TrainOptions, ranks: _Dist
+) -> tuple[dict[str, float], int]:
+    """Train one epoch; returns the losses averaged over its steps (and processes) and the new global step."""
+    trainer.net_g.train()
+    trainer.net_d.train()
+    loader.batch_sampler.set_epoch(epoch)
+    sums = dict.fromkeys(LOSS_COLUMNS, 0.0)
+    count = 0
+    for batch in loader:
+        losses = trainer.step(batch.to(trainer.device))
+        global_step += 1
+        count += 1
+        for name in LOSS_COLUMNS:
+            sums[name] += losses[name]
+        if global_step % options.log_interval == 0 and ranks.main:
+            log.info("epoch %d step %d %s", epoch, global_step, _format_losses(losses))
+    return _epoch_means(sums, count, trainer.device, ranks), global_step
+
+
 def _train(filelist: Path, config_json: Path, state_dir: Path, options: TrainOptions, ranks: _Dist) -> Path:
     hparams = json.loads(config_json.read_text(encoding="utf-8"))
-    h_data, h_train = hparams["data"], hparams["train"]
     device = torch.device(f"cuda:{ranks.local_rank}" if options.device == "cuda" else "cpu")
     if device.type == "cuda":
         torch.cuda.set_device(device)
     torch.manual_seed(options.seed)
-
-    dataset = SegmentDataset(
-        read_filelist(filelist, options.f0),
-        sample_rate=h_data["sampling_rate"],
-        filter_length=h_data["filter_length"],
-        hop_length=h_data["hop_length"],
-        win_length=h_data["win_length"],
-    )
-    sampler = BucketSampler(dataset.lengths, options.batch_size, num_replicas=ranks.world, rank=ranks.rank, seed=options.seed)
-    if sampler.skipped and ranks.main:
-        log.warning(
-            "%d of %d clips are outside the training buckets and are skipped: %s",
-            len(sampler.skipped), len(dataset), ", ".join(str(dataset.entries[i].wav) for i in sampler.skipped[:5]),
-        )
-    # No persistent workers: each epoch's iterator draws its worker seed from the global RNG,
-    # the same in a resumed run as in an uninterrupted one.
-    loader = DataLoader(
-        dataset, batch_sampler=sampler, collate_fn=collate, num_workers=options.num_workers,
-        pin_memory=device.type == "cuda",
-    )
-
-    net_g = build_synthesizer(ModelConfig.from_hparams(hparams), options.version, options.f0).to(device)
-    net_d = MultiPeriodDiscriminator(options.version).to(device)
-    adam = dict(lr=h_train["learning_rate"], betas=tuple(h_train["betas"]), eps=h_train["eps"], weight_decay=0.01)
-    trainer = _Trainer(
-        net_g, net_d, torch.optim.AdamW(net_g.parameters(), **adam), torch.optim.AdamW(net_d.parameters(), **adam),
-        torch.amp.GradScaler(device.type, enabled=options.precision == "fp16"),
-        hparams, options.f0, PRECISIONS[options.precision], device,
-    )
+    trainer = _build_trainer(hparams, options, device)
+    loader = _data_loader(filelist, trainer.settings, options, ranks)
+    gamma = hparams["train"]["lr_decay"]
     schedulers = [
-        torch.optim.lr_scheduler.ExponentialLR(optim, gamma=h_train["lr_decay"]) for optim in (trainer.optim_g, trainer.optim_d)
+        torch.optim.lr_scheduler.ExponentialLR(o, gamma=gamma) for o in (trainer.optim_g, trainer.optim_d)
     ]
 
     found = latest_checkpoint(state_dir)
-    rng = None
     if found is None:
         last_epoch, global_step = 0, 0
         _load_pretrained(trainer, options)
     else:
         last_epoch, global_step, rng = _resume(trainer, schedulers, found, ranks)
+        if rng is not None:
+            _set_rng_state(rng, device)
     latest_g = found[0].g_path if found else None
-    if rng is not None:
-        _set_rng_state(rng, device)
     if ranks.world > 1:
-        trainer.net_g = DistributedDataParallel(net_g, device_ids=[device.index] if device.type == "cuda" else None)
-        trainer.net_d = DistributedDataParallel(net_d, device_ids=[device.index] if device.type == "cuda" else None)
+        ids = [device.index] if device.type == "cuda" else None
+        trainer.net_g = DistributedDataParallel(trainer.net_g, device_ids=ids)
+        trainer.net_d = DistributedDataParallel(trainer.net_d, device_ids=ids)
 
     tsv = state_dir / "losses.tsv"
     history = _read_history(tsv, last_epoch) if ranks.main else []
@@ -405,31 +424,36 @@ def _train(filelist: Path, config_json: Path, state_dir: Path, options: TrainOpt
         log.info("already trained to epoch %d (asked for %d): nothing to do", last_epoch, options.epochs)
     for epoch in range(last_epoch + 1, options.epochs + 1):
         started = time.perf_counter()
-        trainer.net_g.train()
-        trainer.net_d.train()
-        sampler.set_epoch(epoch)
-        sums = dict.fromkeys(LOSS_COLUMNS, 0.0)
-        count = 0
-        for batch in loader:
-            losses = trainer.step(batch.to(device))
-            global_step += 1
-            count += 1
-            for name in LOSS_COLUMNS:
-                sums[name] += losses[name]
-            if global_step % options.log_interval == 0 and ranks.main:
-                log.info("epoch %d step %d %s", epoch, global_step, _format_losses(losses))
-        means = _epoch_means(sums, count, device, ranks)
+        means, global_step = _run_epoch(trainer, loader, epoch, global_step, options, ranks)
         lr = trainer.optim_g.param_groups[0]["lr"]
         seconds = time.perf_counter() - started
         if ranks.main:
-            log.info("epoch %d/%d step %d %s lr=%.6g %.1fs", epoch, options.epochs, global_step, _format_losses(means), lr, seconds)
-            history.append({"epoch": epoch, "step": global_step, "lr": repr(lr), "seconds": f"{seconds:.3f}", **{k: repr(v) for k, v in means.items()}})
+            log.info(
+                "epoch %d/%d step %d %s lr=%.6g %.1fs",
+                epoch,
+                options.epochs,
+                global_step,
+                _format_losses(means),
+                lr,
+                seconds,
+            )
+            history.append(
+                {
+                    "epoch": epoch,
+                    "step": global_step,
+                    "lr": repr(lr),
+                    "seconds": f"{seconds:.3f}",
+                    **{k: repr(v) for k, v in means.items()},
+                }
+            )
             _write_history(tsv, history)
         if epoch % options.save_every_epoch == 0 or epoch == options.epochs:
-            latest_g = _save(trainer, schedulers, state_dir, epoch, global_step, options.keep_latest_only, ranks)
+            latest_g = _save(
+                trainer, schedulers, state_dir, epoch, global_step, options.keep_latest_only, ranks
+            )
         for scheduler in schedulers:
             scheduler.step()
-    assert latest_g is not None  # epochs >= 1, so a fresh run saved at least its last epoch
+    assert latest_g is not None  # a fresh run always saves its last epoch
     if ranks.main:
         log.info("training done: %s", latest_g)
     return latest_g

@@ -1,0 +1,141 @@
+"""filelist.txt, config.json and the generated mute assets, in RVC's formats."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rvc_pipeline.audio import read_wav
+from rvc_pipeline.filelist import mute_paths, write_config, write_filelist, write_mute_assets
+from rvc_pipeline.models import rvc_hparams
+from test_train import HOP, SR, write_segment
+
+STAGES = ("0_gt_wavs", "3_feature256", "2a_f0", "2b-f0nsf")
+
+
+@pytest.fixture
+def layout(tmp_path) -> Path:
+    """Sources "a" (2 segments), "my.song" (1), "b" (2, b_1 lacks 2a_f0), and a 0.5 s clip "c_0"."""
+    exp = tmp_path / "exp"
+    rng = np.random.default_rng(0)
+    for source, seconds in (("a", [1.2, 1.1]), ("my.song", [1.0]), ("b", [1.3, 1.2]), ("c", [0.5])):
+        for j, length in enumerate(seconds):
+            write_segment(exp, source, f"{source}_{j}", np.zeros(int(length * SR), np.float32) + 0.1, rng)
+    (exp / "2a_f0" / "b" / "b_1.wav.npy").unlink()
+    (exp / "0_gt_wavs" / "a" / "a_0.spec.pt").write_bytes(b"")  # RVC's cache files are not segments
+    (exp / "0_gt_wavs" / "a" / "._a_1.wav").write_bytes(b"")  # nor macOS' hidden resource files
+    return exp
+
+
+def _write(exp: Path, path: Path, seed: int = 0, f0: bool = True, **kw) -> list[dict[str, str]]:
+    folders = [exp / s for s in STAGES] if f0 else [exp / s for s in STAGES[:2]] + [None, None]
+    return write_filelist(
+        path,
+        *folders,
+        mute_dir=exp.parent / "mute",
+        sample_rate=SR,
+        hop_length=HOP,
+        version="v1",
+        seed=seed,
+        **kw,
+    )
+
+
+def test_filelist_lines_are_rvc_format(layout):
+    report = _write(layout, layout / "filelist.txt", spk_id=3)
+    text = (layout / "filelist.txt").read_text()
+    assert not text.endswith("\n")
+    lines = text.split("\n")
+    segments = ["a/a_0", "a/a_1", "b/b_0", "c/c_0", "my.song/my.song_0"]
+    assert len(lines) == len(segments) + 2
+    mute = "|".join([*(str(p) for p in mute_paths(layout.parent / "mute", SR, "v1")), "3"])
+    assert mute.startswith(str(layout.parent / "mute" / "0_gt_wavs" / "mute32k.wav") + "|")
+    assert lines.count(mute) == 2
+    expected = {
+        "|".join(
+            [
+                str(layout / "0_gt_wavs" / f"{s}.wav"),
+                str(layout / "3_feature256" / f"{s}.npy"),
+                str(layout / "2a_f0" / f"{s}.wav.npy"),
+                str(layout / "2b-f0nsf" / f"{s}.wav.npy"),
+                "3",
+            ]
+        )
+        for s in segments
+    }
+    assert {line for line in lines if line != mute} == expected
+    assert all(Path(field).is_absolute() for line in lines for field in line.split("|")[:4])
+
+    assert [r["file"] for r in report] == [
+        str(layout / "0_gt_wavs" / "b" / "b_1.wav"),
+        str(layout / "0_gt_wavs" / "c" / "c_0.wav"),
+    ]
+    assert "segment b/b_1 is missing from 2a_f0" in report[0]["reason"]
+    assert "outside the training buckets" in report[1]["reason"]  # 0.5 s: estimated 66 <= 100
+
+
+def test_filelist_shuffle_is_seeded(layout):
+    texts = {}
+    for name, seed in (("one", 1), ("again", 1), ("other", 2)):
+        _write(layout, layout / f"{name}.txt", seed=seed)
+        texts[name] = (layout / f"{name}.txt").read_text()
+    assert texts["one"] == texts["again"]
+    assert texts["one"] != texts["other"]
+    assert sorted(texts["one"].split("\n")) == sorted(texts["other"].split("\n"))
+
+
+def test_per_source_folders_give_the_same_list(layout):
+    _write(layout, layout / "whole.txt")
+    per_source = [[layout / stage / s for s in ("a", "b", "c", "my.song")] for stage in STAGES]
+    write_filelist(
+        layout / "parts.txt",
+        *per_source,
+        mute_dir=layout.parent / "mute",
+        sample_rate=SR,
+        hop_length=HOP,
+        version="v1",
+    )
+    assert (layout / "parts.txt").read_text() == (layout / "whole.txt").read_text()
+
+
+def test_filelist_without_f0_has_three_fields(layout):
+    report = _write(layout, layout / "nof0.txt", f0=False)
+    lines = (layout / "nof0.txt").read_text().split("\n")
+    assert {len(line.split("|")) for line in lines} == {3}
+    assert len(lines) == 6 + 2  # b_1 is complete without f0
+    assert [r["reason"] for r in report if "missing" in r["reason"]] == []
+
+
+def test_filelist_with_no_complete_segment_fails(tmp_path):
+    for stage in STAGES:
+        (tmp_path / stage).mkdir()
+    with pytest.raises(ValueError, match="no segment is present in all of"):
+        _write(tmp_path, tmp_path / "filelist.txt")
+
+
+def test_config_json_is_written_as_rvc_does(tmp_path):
+    h = rvc_hparams(40000, "v1")
+    write_config(h, tmp_path / "config.json")
+    text = (tmp_path / "config.json").read_text(encoding="utf-8")
+    expected = dict(h, train=dict(h["train"], fp16_run=False))
+    assert text == json.dumps(expected, ensure_ascii=False, indent=4, sort_keys=True) + "\n"
+    assert h["train"]["fp16_run"] is True  # the caller's dict is not changed
+    write_config(h, tmp_path / "gpu.json", fp16_run=True)
+    assert json.loads((tmp_path / "gpu.json").read_text())["train"]["fp16_run"] is True
+
+
+def test_mute_assets_are_generated(tmp_path):
+    write_mute_assets(tmp_path, 40000, "v1", weights=None, standin="tiny")
+    wav, features, coarse, hz = mute_paths(tmp_path, 40000, "v1")
+    samples, sr = read_wav(wav)
+    assert (sr, samples.dtype, samples.shape) == (40000, np.float32, (120000,)) and not samples.any()
+    samples16, sr16 = read_wav(tmp_path / "1_16k_wavs" / "mute.wav")
+    assert (sr16, samples16.shape) == (16000, (48000,)) and not samples16.any()
+    c, f = np.load(coarse), np.load(hz)
+    assert c.dtype == np.int64 and c.shape == (301,) and (c == 1).all()
+    assert f.dtype == np.float64 and f.shape == (301,) and not f.any()
+    feats = np.load(features)
+    assert feats.dtype == np.float32 and feats.shape == (149, 256) and np.isfinite(feats).all()

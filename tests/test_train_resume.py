@@ -1,0 +1,115 @@
+"""Resume after a SIGKILL, partial saves, and DDP over two CPU processes (gloo)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from rvc_pipeline.checkpoint import load_checkpoint
+from rvc_pipeline.train import LOSS_COLUMNS, train
+from test_train import make_experiment, one_thread, options, tsv_rows  # noqa: F401  (one_thread: autouse)
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def _cli(filelist: Path, config: Path, state: Path, *extra: str) -> list[str]:
+    return [
+        "-m",
+        "rvc_pipeline.train",
+        "--filelist",
+        str(filelist),
+        "--config",
+        str(config),
+        "--state-dir",
+        str(state),
+        "--version",
+        "v1",
+        "--batch-size",
+        "2",
+        "--log-interval",
+        "1",
+        *extra,
+    ]
+
+
+def _kill_in_epoch(cmd: list[str], epoch: int) -> str:
+    """Run the training CLI and SIGKILL it at its first step line of ``epoch``; returns its log."""
+    proc = subprocess.Popen([sys.executable, *cmd], stderr=subprocess.PIPE, text=True, env=ENV)
+    seen = []
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        seen.append(line)
+        if re.search(rf"INFO rvc_pipeline\.train: epoch {epoch} step \d+ ", line):
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=120)
+    log = "".join(seen)
+    assert proc.returncode == -signal.SIGKILL, log
+    return log
+
+
+def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, caplog):
+    filelist, config = make_experiment(tmp_path / "exp")
+    state = tmp_path / "state"
+    train(filelist, config, state, options(epochs=2, save_every_epoch=2))
+    _kill_in_epoch(_cli(filelist, config, state, "--epochs", "4", "--save-every-epoch", "2"), epoch=3)
+    # what a kill during a save can leave: a temp file, a G without its D, a truncated D
+    (state / ".G_9.pth.x1y2.tmp").write_bytes(b"half a zip")
+    (state / "G_9.pth").write_bytes((state / "G_6.pth").read_bytes())
+    for kind in "GD":
+        data = (state / f"{kind}_6.pth").read_bytes()
+        (state / f"{kind}_12.pth").write_bytes(data if kind == "G" else data[: len(data) // 2])
+
+    with caplog.at_level(logging.INFO, logger="rvc_pipeline"):
+        train(filelist, config, state, options(epochs=4, save_every_epoch=2))
+    assert "resuming after epoch 2 (global step 6) from G_6.pth and D_6.pth" in caplog.text
+    assert "skipping checkpoint pair at step 12" in caplog.text
+    assert "epoch 3/4" in caplog.text and "epoch 2/4" not in caplog.text
+
+    reference = tmp_path / "reference"
+    train(filelist, config, reference, options(epochs=4, save_every_epoch=2))
+    resumed, uninterrupted = tsv_rows(state), tsv_rows(reference)
+    assert [r["epoch"] for r in resumed] == ["1", "2", "3", "4"]
+    for got, want in zip(resumed, uninterrupted):
+        assert got["step"] == want["step"] and float(got["lr"]) == float(want["lr"])
+        for column in LOSS_COLUMNS:
+            assert float(got[column]) == pytest.approx(float(want[column]), rel=1e-6, abs=1e-9), (
+                got["epoch"],
+                column,
+            )
+    final, ref = load_checkpoint(state / "G_12.pth"), load_checkpoint(reference / "G_12.pth")
+    for key, value in ref["model"].items():
+        torch.testing.assert_close(final["model"][key], value, rtol=1e-5, atol=1e-6)
+    assert final["optimizer"]["state"][0]["step"] == ref["optimizer"]["state"][0]["step"] == 12
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes(tmp_path):
+    filelist, config = make_experiment(tmp_path / "exp")
+    state = tmp_path / "state"
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        *_cli(filelist, config, state, "--epochs", "1"),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=300)
+    assert done.returncode == 0, done.stderr[-4000:]
+    # per process: 4 clips -> 1 batch of 2, 2 mute lines -> 1 batch of 2 (batch size per device)
+    assert sorted(p.name for p in state.glob("*.pth")) == ["D_2.pth", "G_2.pth"]
+    assert len(re.findall(r"epoch 1/1 step 2 ", done.stderr)) == 1  # only rank 0 logs
+    ckpt = load_checkpoint(state / "G_2.pth")
+    assert len(ckpt["rvc_pipeline"]["rng"]) == 2
+    assert not any(k.startswith("module.") for k in ckpt["model"])
+    assert [r["step"] for r in tsv_rows(state)] == ["2"]
