@@ -24,6 +24,7 @@ from rvc_pipeline.models import (
     build_discriminator,
     build_synthesizer,
     rvc_hparams,
+    rvc_optimizer,
     tiny_hparams,
     train_step,
 )
@@ -60,10 +61,7 @@ def seconds_per_step(hparams: dict, batch_size: int, steps: int, folder: Path) -
     )
     net_g = build_synthesizer(ModelConfig.from_hparams(hparams), "v1", True)
     net_d = build_discriminator(hparams, "v1")
-    adam = dict(lr=1e-4, betas=(0.8, 0.99), eps=1e-9)
-    optim_g, optim_d = torch.optim.AdamW(net_g.parameters(), **adam), torch.optim.AdamW(
-        net_d.parameters(), **adam
-    )
+    optim_g, optim_d = rvc_optimizer(net_g, hparams), rvc_optimizer(net_d, hparams)
     total = loading = 0.0
     for step in range(steps + 1):
         start = time.perf_counter()

@@ -299,7 +299,9 @@ def test_warm_start_begins_at_epoch_one_from_another_experiment(experiment, tmp_
     filelist, config = experiment
     train(filelist, config, tmp_path / "other", options())
     with caplog.at_level(logging.INFO, logger="rvc_pipeline"):
-        final = train(filelist, config, tmp_path / "new", options(warm_start=str(tmp_path / "other")))
+        final = train(
+            filelist, config, tmp_path / "new", options(warm_start=str(tmp_path / "other"), num_workers=2)
+        )
     assert "warm start from" in caplog.text and final.name == "G_3.pth"
     ckpt = load_checkpoint(final)
     source = load_checkpoint(tmp_path / "other" / "G_3.pth")["model"]
