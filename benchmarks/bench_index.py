@@ -34,7 +34,9 @@ def write_features(root: Path, rows: int) -> None:
 def build(features: str, out_dir: str) -> None:
     """Child process: build the index and print one JSON line with the time and peak RSS."""
     from rvc_pipeline.index import train_index
+    from rvc_pipeline.logs import to_rule_log
 
+    to_rule_log(None)  # the phases, with time stamps, go to stderr for the parent to show
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     added = train_index(Path(features), Path(out_dir), "bench", "v1")
@@ -57,6 +59,8 @@ def main(sizes: list[int]) -> None:
         result = json.loads(child.stdout.strip().splitlines()[-1])
         peak_gb = result["peak_kb"] / 2**20
         data_gb = rows * 256 * 4 / 2**30
+        for line in child.stderr.splitlines():
+            print(f"    {line}")
         print(
             f"{rows:>9,} rows: {result['seconds']:7.1f} s, peak RSS {peak_gb:.2f} GB "
             f"(data {data_gb:.2f} GB, ratio {peak_gb / data_gb:.2f}; imports {result['import_kb'] / 2**20:.2f} GB; "

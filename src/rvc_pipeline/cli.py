@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from rvc_pipeline.f0 import F0_METHODS
 from rvc_pipeline.logs import to_rule_log
 
 
@@ -48,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--protect", type=float, default=0.33,
                          help="share of retrieval kept on unvoiced frames; 0.5 or more turns protection off")
     convert.add_argument("--transpose", type=float, default=0, help="pitch shift in semitones")
-    convert.add_argument("--f0-method", default="pm", help="pm, harvest or dio")
+    convert.add_argument("--f0-method", default="pm", choices=F0_METHODS)
     convert.add_argument("--rms-mix-rate", type=float, default=0.25,
                          help="1 keeps the output's loudness; 0 gives it the input's envelope")
     convert.add_argument("--sid", type=int, default=0, help="speaker id")

@@ -133,17 +133,17 @@ def train_index(
     log.info("read %d feature rows [%d dims] from %d files", *data.shape, len(files))
     if len(data) < MIN_ROWS:
         source = features if isinstance(features, (str, os.PathLike)) else f"{len(files)} files"
-        raise ValueError(
-            f"{source}: {len(data)} feature rows, an index needs at least {MIN_ROWS}"
-        )
+        raise ValueError(f"{source}: {len(data)} feature rows, an index needs at least {MIN_ROWS}")
 
     np.random.default_rng(seed).shuffle(data)  # in place, along the rows
     if len(data) > kmeans_threshold:
         log.info("k-means: %d rows -> %d centroids (seed %d)", len(data), n_centroids, seed)
         data = reduce_kmeans(data, n_centroids, seed, kmeans_iterations, kmeans_points_per_centroid)
 
-    with atomic_path(out_dir / "total_fea.npy") as tmp, open(tmp, "wb") as handle:
+    total = out_dir / "total_fea.npy"
+    with atomic_path(total) as tmp, open(tmp, "wb") as handle:
         np.save(handle, data)  # a file object, so np.save does not append ".npy" to the temp name
+    log.info("wrote %s [%d rows]", total, len(data))
 
     lists = n_ivf(len(data))
     index = faiss.index_factory(data.shape[1], f"IVF{lists},Flat")
