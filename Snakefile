@@ -9,6 +9,7 @@ configfile: "config/config.yaml"
 include: "rules/common.smk"
 include: "rules/preprocess.smk"
 include: "rules/extract.smk"
+include: "rules/train.smk"
 
 
 rule all:
@@ -27,4 +28,10 @@ rule preprocess:
 rule extract:
     input:
         extract_targets,
+    localrule: True
+
+
+rule train:
+    input:
+        train_targets,
     localrule: True

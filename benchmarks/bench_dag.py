@@ -8,6 +8,7 @@ Target: DAG <= 1.3x the batched pass.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import subprocess
 import sys
@@ -43,6 +44,7 @@ def dag(input_dir: Path, workdir: Path, standin: str, cores: int) -> float:
         "experiments": {"bench": {"input_dir": str(input_dir), "sample_rate": "40k", "f0_method": "pm"}},
         "pretrained": {"hubert": str(workdir / "absent.pt"), "hubert_standin": standin},
     }
+    workdir.mkdir(parents=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     cmd = [
         sys.executable, "-m", "snakemake", "extract", "--snakefile", str(REPO / "Snakefile"),
@@ -54,6 +56,7 @@ def dag(input_dir: Path, workdir: Path, standin: str, cores: int) -> float:
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.ERROR)  # the stand-in warning once per source is noise here
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--standin", default="base", choices=["base", "tiny"])

@@ -80,6 +80,80 @@ def job_device(resources):
     return "cuda" if resources.get("gpu", 0) else "cpu"
 
 
+def output_folder(wildcards, output):
+    """The folder of a job's first output (the experiment folder, for training's state)."""
+    return os.path.dirname(output[0])
+
+
+def speaker_id(wildcards):
+    return EXPERIMENTS[wildcards.experiment]["speaker_id"]
+
+
+def _per_source(wildcards, folder):
+    return expand(
+        "results/{experiment}/{folder}/{source}",
+        experiment=wildcards.experiment,
+        folder=folder,
+        source=SOURCES[wildcards.experiment],
+    )
+
+
+def filelist_inputs(wildcards):
+    """Every source's stage folders plus the mute assets (f0 folders only for pitch models)."""
+    exp = EXPERIMENTS[wildcards.experiment]
+    inputs = {
+        "gt_wavs": _per_source(wildcards, "0_gt_wavs"),
+        "features": _per_source(wildcards, f"3_feature{FEATURE_DIMS[exp['version']]}"),
+        "mute_dir": f"results/{wildcards.experiment}/mute",
+    }
+    if exp["f0"]:
+        inputs["f0_coarse"] = _per_source(wildcards, "2a_f0")
+        inputs["f0_hz"] = _per_source(wildcards, "2b-f0nsf")
+    return inputs
+
+
+def _pretrained(wildcards, kind):
+    """RVC's pretrained G or D for the experiment, if the file exists and the model is RVC's."""
+    exp = EXPERIMENTS[wildcards.experiment]
+    path = config["pretrained"][kind].format(
+        f0="f0" if exp["f0"] else "", sr=exp["sample_rate"], version=exp["version"]
+    )
+    wanted = config["train"]["model"] == "rvc" and "warm_start" not in exp
+    return path if wanted and os.path.exists(path) else None
+
+
+def train_inputs(wildcards):
+    """Pretrained G/D when used (so replacing them retrains), or the warm-start experiment."""
+    exp = EXPERIMENTS[wildcards.experiment]
+    inputs = {
+        kind: _pretrained(wildcards, kind)
+        for kind in ("generator", "discriminator")
+        if _pretrained(wildcards, kind)
+    }
+    if "warm_start" in exp:
+        inputs["warm_start"] = f"results/{exp['warm_start']}/trained.json"
+    return inputs
+
+
+def train_options(wildcards):
+    exp = EXPERIMENTS[wildcards.experiment]
+    train = config["train"]
+    warm = exp.get("warm_start")
+    return dict(
+        version=exp["version"],
+        f0=exp["f0"],
+        batch_size=train["batch_size"],
+        epochs=train["epochs"],
+        save_every_epoch=train["save_every_epoch"],
+        keep_latest_only=train["keep_latest_only"],
+        pretrained_g=_pretrained(wildcards, "generator"),
+        pretrained_d=_pretrained(wildcards, "discriminator"),
+        warm_start=f"results/{warm}" if warm else None,
+        seed=train["seed"],
+        precision=train["precision"],
+    )
+
+
 def source_reports(wildcards):
     return expand(
         "results/{{experiment}}/reports/slice_audio/{source}.tsv",
@@ -124,5 +198,11 @@ def extract_targets(wildcards):
     return targets
 
 
+def train_targets(wildcards):
+    return extract_targets(wildcards) + [
+        f"results/{name}/weights/{name}.pth" for name in EXPERIMENTS
+    ]
+
+
 def all_targets(wildcards):
-    return extract_targets(wildcards)
+    return train_targets(wildcards)

@@ -56,7 +56,7 @@ from rvc_pipeline.models import (
 
 log = logging.getLogger("rvc_pipeline.train")  # not __name__: "__main__" under python -m
 
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "bf16")
 LOSS_COLUMNS = (
     "loss_disc",
     "loss_gen",
@@ -84,7 +84,7 @@ class TrainOptions:
     pretrained_d: str | None = None
     warm_start: str | None = None  # another experiment's state folder: start from its latest G/D
     seed: int = 1234
-    precision: str = "fp32"  # "fp16": autocast + GradScaler, CUDA only
+    precision: str = "fp32"  # "fp16": autocast + GradScaler; "bf16": autocast; CUDA only
     device: str = "cpu"  # "cpu" or "cuda"
     num_workers: int = 0
     log_interval: int = 200  # a per-step log line every this many global steps
@@ -359,7 +359,9 @@ def _data_loader(filelist: Path, settings: StepSettings, options: TrainOptions, 
 def _build_trainer(hparams: dict, options: TrainOptions, device: torch.device) -> _Trainer:
     net_g = build_synthesizer(ModelConfig.from_hparams(hparams), options.version, options.f0).to(device)
     net_d = build_discriminator(hparams, options.version).to(device)
-    settings = dataclasses.replace(StepSettings.from_hparams(hparams), fp16=options.precision == "fp16")
+    settings = dataclasses.replace(
+        StepSettings.from_hparams(hparams), fp16=options.precision == "fp16", bf16=options.precision == "bf16"
+    )
     return _Trainer(
         net_g,
         net_d,

@@ -45,13 +45,19 @@ class TrainBatch:
 
 @dataclass(frozen=True)
 class StepSettings:
-    """What a step needs from config.json: mel settings, segment (samples), loss weights, fp16."""
+    """What a step needs from config.json: mel settings, segment (samples), loss weights, and the
+    CUDA autocast precision (fp16 as RVC's ``fp16_run``, or bf16, which needs no grad scaler)."""
 
     mel: MelConfig
     segment_size: int
     c_mel: float = 45.0
     c_kl: float = 1.0
     fp16: bool = False
+    bf16: bool = False
+
+    @property
+    def autocast_dtype(self) -> torch.dtype:
+        return torch.bfloat16 if self.bf16 else torch.float16
 
     @classmethod
     def from_hparams(cls, h: dict[str, Any]) -> StepSettings:
@@ -154,19 +160,19 @@ def train_step(
 ) -> StepResult:
     """Run RVC's step: G forward, D update on the detached output, then G update.
 
-    fp16 (``settings.fp16``) autocasts on CUDA only and then needs a ``scaler`` kept across
-    steps; the mel and all losses are computed in float32.
+    fp16 / bf16 autocast on CUDA only; fp16 then needs a ``scaler`` kept across steps. The mel
+    and all losses are computed in float32.
     """
     device_type = batch.wave.device.type
-    amp = settings.fp16 and device_type == "cuda"
+    amp = (settings.fp16 or settings.bf16) and device_type == "cuda"
     if scaler is None:
-        if amp:
+        if amp and settings.fp16:
             raise ValueError("fp16 training needs a GradScaler kept across steps")
         scaler = torch.amp.GradScaler(device_type, enabled=False)
     hop = settings.mel.hop_length
     segment_frames = settings.segment_size // hop
 
-    with torch.autocast(device_type, dtype=torch.float16, enabled=amp):
+    with torch.autocast(device_type, dtype=settings.autocast_dtype, enabled=amp):
         if batch.pitch is None:
             out = net_g(batch.phone, batch.phone_lengths, batch.spec, batch.spec_lengths, batch.sid)
         else:
@@ -196,7 +202,7 @@ def train_step(
     grad_norm_d = grad_norm(net_d.parameters())
     scaler.step(optim_d)
 
-    with torch.autocast(device_type, dtype=torch.float16, enabled=amp):
+    with torch.autocast(device_type, dtype=settings.autocast_dtype, enabled=amp):
         y_d_hat_r, y_d_hat_g, fmap_r, fmap_g = net_d(wave, y_hat)
         with torch.autocast(device_type, enabled=False):
             loss_mel = F.l1_loss(y_mel, y_hat_mel) * settings.c_mel
