@@ -10,6 +10,8 @@ include: "rules/common.smk"
 include: "rules/preprocess.smk"
 include: "rules/extract.smk"
 include: "rules/train.smk"
+include: "rules/index.smk"
+include: "rules/convert.smk"
 
 
 rule all:
@@ -34,4 +36,10 @@ rule extract:
 rule train:
     input:
         train_targets,
+    localrule: True
+
+
+rule index:
+    input:
+        index_targets,
     localrule: True

@@ -5,7 +5,7 @@ from snakemake.utils import validate
 
 from rvc_pipeline.logs import run_logged
 from rvc_pipeline.preprocess import PreprocessParams
-from rvc_pipeline.versions import F0_VERSION, FEATURES_VERSION
+from rvc_pipeline.versions import F0_VERSION, FEATURES_VERSION, INDEX_VERSION
 from rvc_pipeline.sources import demo_sources, discover_sources
 
 validate(config, "../config/schema.yaml")
@@ -22,16 +22,29 @@ def _scan(name):
     return discover_sources(exp["input_dir"])
 
 
+def _convert_scan(name):
+    """Recordings to convert: convert_dir's files, or a demo's first recording."""
+    exp = EXPERIMENTS[name]
+    if "convert_dir" in exp:
+        return discover_sources(exp["convert_dir"])[0]
+    if exp["demo"]:
+        return dict(list(demo_sources(f"results/{name}/demo_recordings", 1).items()))
+    return {}
+
+
 SOURCES = {}
 IGNORED = {}
+CONVERT = {}
 for _name in EXPERIMENTS:
     SOURCES[_name], IGNORED[_name] = _scan(_name)
+    CONVERT[_name] = _convert_scan(_name)
 
 
 wildcard_constraints:
     experiment="|".join(map(re.escape, EXPERIMENTS)),
     source="[^/]+",
     dim="256|768",
+    name="[^/]+",
 
 
 def source_path(wildcards):
@@ -154,6 +167,19 @@ def train_options(wildcards):
     )
 
 
+def index_features(wildcards):
+    exp = EXPERIMENTS[wildcards.experiment]
+    return _per_source(wildcards, f"3_feature{FEATURE_DIMS[exp['version']]}")
+
+
+def convert_source(wildcards):
+    return CONVERT[wildcards.experiment][wildcards.name]
+
+
+def convert_settings(wildcards):
+    return {**config["convert"], "sid": speaker_id(wildcards)}
+
+
 def source_reports(wildcards):
     return expand(
         "results/{{experiment}}/reports/slice_audio/{source}.tsv",
@@ -204,5 +230,16 @@ def train_targets(wildcards):
     ]
 
 
+def index_targets(wildcards):
+    return extract_targets(wildcards) + [
+        f"results/{name}/index" for name in EXPERIMENTS
+    ]
+
+
 def all_targets(wildcards):
-    return train_targets(wildcards)
+    converted = [
+        f"results/{name}/converted/{recording}.wav"
+        for name in EXPERIMENTS
+        for recording in CONVERT[name]
+    ]
+    return train_targets(wildcards) + index_targets(wildcards) + converted

@@ -23,7 +23,7 @@ from rvc_pipeline.audio import load_audio
 from rvc_pipeline.checkpoint import load_checkpoint
 from rvc_pipeline.f0 import coarse_f0, compute_f0
 from rvc_pipeline.hubert import HubertFeatureModel, load_hubert
-from rvc_pipeline.index import FEATURE_DIMS
+from rvc_pipeline.index import FEATURE_DIMS, added_index
 from rvc_pipeline.models import synthesizer_from_export
 from rvc_pipeline.slicer import frame_rms
 
@@ -297,3 +297,28 @@ def convert_file(
     log.info("converted %s -> %s (%.1f s of audio in %.1f s)", input_path, output_path,
              summary["input_seconds"], summary["seconds"])
     return summary
+
+
+def convert_recording(
+    model: str | Path,
+    index_dir: str | Path,
+    audio: str | Path,
+    converted: str | Path,
+    *,
+    settings: dict,
+    standin: str | None,
+    weights: str | Path | None = None,
+    device: str = "cpu",
+) -> dict:
+    """``convert_file`` with an experiment's outputs: its model, the index in ``index_dir``, and
+    ``settings`` (index_rate, protect, transpose, f0_method, rms_mix_rate, sid)."""
+    return convert_file(
+        model,
+        audio,
+        converted,
+        index_path=added_index(index_dir),
+        hubert_weights=weights,
+        hubert_standin=standin,
+        device=device,
+        **settings,
+    )

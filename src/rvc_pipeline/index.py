@@ -38,17 +38,28 @@ def index_file_name(kind: str, n_ivf: int, experiment: str, version: str) -> str
     return f"{kind}_IVF{n_ivf}_Flat_nprobe_1_{experiment}_{version}.index"
 
 
+def added_index(folder: str | os.PathLike) -> Path:
+    """The one ``added_…index`` that ``train_index`` wrote into ``folder``."""
+    found = sorted(Path(folder).glob("added_IVF*_Flat_nprobe_1_*.index"))
+    if len(found) != 1:
+        raise FileNotFoundError(f"expected one added_IVF…index in {folder}, found {len(found)}")
+    return found[0]
+
+
 def find_feature_files(features: Path | Sequence[Path]) -> list[Path]:
-    """The feature files to index: the given list, or every ``*.npy`` under a folder, sorted."""
-    if isinstance(features, (str, os.PathLike)):
-        root = Path(features)
-        if not root.is_dir():
-            raise FileNotFoundError(f"feature folder {root} does not exist")
-        files = sorted(root.rglob("*.npy"))
-        if not files:
-            raise ValueError(f"no feature files (*.npy) under {root}")
-        return files
-    return [Path(f) for f in features]
+    """The feature files to index: files as given, and every ``*.npy`` under each folder, sorted."""
+    entries = [features] if isinstance(features, (str, os.PathLike)) else list(features)
+    files: list[Path] = []
+    for entry in map(Path, entries):
+        if entry.is_dir():
+            files += sorted(entry.rglob("*.npy"))
+        elif isinstance(features, (str, os.PathLike)):
+            raise FileNotFoundError(f"feature folder {entry} does not exist")
+        else:
+            files.append(entry)
+    if not files:
+        raise ValueError(f"no feature files (*.npy) under {', '.join(map(str, entries))}")
+    return files
 
 
 def read_features(files: Sequence[Path], dim: int) -> np.ndarray:

@@ -1,0 +1,26 @@
+rule train_index:
+    input:
+        features=index_features,
+    output:
+        out_dir=directory("results/{experiment}/index"),
+    log:
+        "results/{experiment}/logs/train_index.log",
+    benchmark:
+        "results/{experiment}/benchmarks/train_index.tsv"
+    threads: 2
+    params:
+        version=version,
+        seed=config["train"]["seed"],
+        algorithm=INDEX_VERSION,
+    run:
+        from rvc_pipeline.index import train_index
+
+        run_logged(
+            log[0],
+            train_index,
+            experiment=wildcards.experiment,
+            version=params.version,
+            seed=params.seed,
+            **input,
+            **output,
+        )
