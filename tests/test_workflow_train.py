@@ -10,9 +10,9 @@ from rvc_pipeline.demo import synthesize_voice
 from rvc_pipeline.export import load_exported
 
 
-def train_config():
+def train_config(**experiment):
     return {
-        "experiments": {"exp": {"input_dir": "voices", "sample_rate": "32k", "f0_method": "pm"}},
+        "experiments": {"exp": {"input_dir": "voices", "sample_rate": "32k", "f0_method": "pm", **experiment}},
         "pretrained": {"hubert_standin": "tiny"},
         "train": {"model": "tiny", "epochs": 2, "save_every_epoch": 1, "batch_size": 2},
     }
@@ -47,6 +47,22 @@ def test_train_target_trains_and_exports_an_rvc_model(workflow):
     assert all(v.dtype == torch.float16 for v in model["weight"].values())
     assert not any("enc_q" in k for k in model["weight"])
 
+    # The index and the conversion of convert_dir (the "all" target) reuse the trained model.
+    workflow.write_config(train_config(convert_dir="voices"))
+    assert sorted(r for r, _ in workflow.dry_run_jobs("all") if r != "all") == [
+        "convert_audio",
+        "convert_audio",
+        "train_index",
+    ]
+    workflow.run("all")
+    index_files = sorted(p.name for p in (exp / "index").iterdir() if not p.name.startswith("."))
+    assert index_files[0].startswith("added_IVF") and index_files[0].endswith("_Flat_nprobe_1_exp_v1.index")
+    assert index_files[1:] == ["total_fea.npy", index_files[0].replace("added", "trained")]
+    for name in ("alpha", "beta"):
+        out, source = sf.info(exp / "converted" / f"{name}.wav"), sf.info(workflow.workdir / "voices" / f"{name}.wav")
+        assert out.samplerate == 32000 and out.subtype == "PCM_16"
+        assert abs(out.duration - source.duration) < 0.02
+
     # A new recording: its three per-source jobs, then the filelist, training and export again.
     sf.write(workflow.workdir / "voices" / "gamma.wav", synthesize_voice(6.0, 32000, seed=5), 32000)
     jobs = workflow.dry_run_jobs("train")
@@ -57,3 +73,20 @@ def test_train_target_trains_and_exports_an_rvc_model(workflow):
     assert len(superseded) == 2  # the old state is kept, not resumed
     assert json.loads((exp / "trained.json").read_text())["epoch"] == 2
     assert any("gamma" in line for line in (exp / "filelist.txt").read_text().split("\n"))
+
+
+def test_dry_runs_of_the_buttons_list_their_jobs(workflow):
+    make_sources(workflow.workdir / "voices", names=("alpha", "beta"), seconds=3.0)
+    workflow.write_config(train_config(convert_dir="voices"))
+
+    def counts(target):
+        rules = [r for r, _ in workflow.dry_run_jobs(target)]
+        return {r: rules.count(r) for r in set(rules)}
+
+    per_source = {"slice_audio": 2, "extract_f0": 2, "extract_features": 2, "report_dataset": 1}
+    step3 = {"write_mute_assets": 1, "write_filelist": 1, "train_model": 1, "export_model": 1}
+    assert counts("preprocess") == {"slice_audio": 2, "report_dataset": 1, "preprocess": 1}
+    assert counts("extract") == {**per_source, "extract": 1}
+    assert counts("train") == {**per_source, **step3, "train": 1}
+    assert counts("index") == {**per_source, "train_index": 1, "index": 1}
+    assert counts("all") == {**per_source, **step3, "train_index": 1, "convert_audio": 2, "all": 1}
