@@ -72,6 +72,18 @@ class Workflow:
         return jobs
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread per test: on the shared 2-core machine a second thread mostly spins
+    against other processes and slows small operations many times over."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def workflow(tmp_path: Path) -> Workflow:
     return Workflow(tmp_path)

@@ -28,16 +28,6 @@ GENERATORS = {
 DISCRIMINATORS = {"D_v1": "v1", "D_v2": "v2"}
 
 
-@pytest.fixture
-def one_thread() -> Iterator[None]:
-    """Run the test on one torch thread: other jobs share the 2 cores, and a second thread
-    then mostly waits and slows every operation."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def pack_file(name: str) -> Path:
     """Path of a pack file; skips the calling test when the pack is absent."""
     path = PACK / name

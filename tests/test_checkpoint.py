@@ -19,7 +19,6 @@ from rvc_pipeline.checkpoint import (
     publish_latest,
     save_checkpoint,
 )
-from test_train import one_thread  # noqa: F401  (autouse)
 
 
 def _trained_linear(seed: int = 0) -> tuple[nn.Module, torch.optim.Optimizer]:

@@ -11,7 +11,6 @@ from conftest import SHARED_PARITY
 from rvc_pipeline.checkpoint import save_checkpoint
 from rvc_pipeline.export import export_model, load_exported
 from rvc_pipeline.models import ModelConfig, build_synthesizer, rvc_hparams, tiny_hparams
-from test_train import one_thread  # noqa: F401  (autouse)
 
 CASES = {  # parity model name -> (sample rate, version, f0)
     "G_v1_f0_40k": (40000, "v1", True),

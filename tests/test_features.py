@@ -6,7 +6,6 @@ import soundfile as sf
 
 from rvc_pipeline.features import extract_features_dir, extract_features_source
 from rvc_pipeline.hubert import HubertFeatureModel, load_hubert
-from test_hubert import single_thread  # noqa: F401  (autouse fixture: one torch thread)
 
 SR = 16000
 

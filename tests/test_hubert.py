@@ -17,15 +17,6 @@ from transformers import HubertConfig, HubertModel
 
 from rvc_pipeline.hubert import UnsafeCheckpointError, hubert_config, load_hubert, standin_model
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Two torch threads on two shared cores spin against each other; one is many times faster here."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # A small HuBERT with the real depth (12 layers), so v1 = layer 9 and v2 = layer 12 are exercised.
 SMALL = {
     "encoder_layers": 12,

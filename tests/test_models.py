@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from parity_pack import GENERATORS, load_json, one_thread  # noqa: F401 (fixture)
+from parity_pack import GENERATORS, load_json
 
 from rvc_pipeline.atomic import atomic_path
 from rvc_pipeline.models import (
@@ -32,7 +32,6 @@ from rvc_pipeline.models.mel import hz_to_mel, mel_filter_bank, mel_to_hz
 RATES = (32000, 40000, 48000)
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _tiny(version: str = "v1", f0: bool = True, sample_rate: int = 40000) -> torch.nn.Module:

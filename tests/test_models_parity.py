@@ -12,14 +12,13 @@ import json
 import numpy as np
 import pytest
 import torch
-from parity_pack import (  # noqa: F401 (one_thread is a fixture)
+from parity_pack import (
     DISCRIMINATORS,
     GENERATORS,
     load_formula_weights,
     load_json,
     load_npz,
     max_abs_diff,
-    one_thread,
     zero_noise,
 )
 
@@ -39,7 +38,6 @@ ATOL = 1e-4
 RTOL = 1e-4
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _generator(model: str, **kwargs: bool) -> torch.nn.Module:

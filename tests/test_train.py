@@ -65,17 +65,8 @@ def write_segment(
         np.save(exp / folder / source / f"{name}.wav.npy", values)
 
 
-def make_experiment(
-    exp: Path, seconds: dict[str, list[float]] | None = None, *, seed: int = 0, **train: float
-) -> tuple[Path, Path]:
-    """A synthetic experiment (tones + noise, random features) with mute assets; returns (filelist, config)."""
-    rng = np.random.default_rng(seed)
-    seconds = seconds or {"a": [1.2, 1.0], "b": [1.1, 0.9]}
-    for source, lengths in seconds.items():
-        for j, length in enumerate(lengths):
-            t = np.arange(int(length * SR)) / SR
-            wave = 0.3 * np.sin(2 * np.pi * rng.uniform(100, 300) * t) + 0.02 * rng.standard_normal(len(t))
-            write_segment(exp, source, f"{source}_{j}", wave.astype(np.float32), rng)
+def write_lists(exp: Path) -> Path:
+    """Mute assets (tiny HuBERT stand-in) and the filelist of the segments under ``exp``."""
     write_mute_assets(exp / "mute", SR, "v1", weights=None, standin="tiny")
     filelist = exp / "filelist.txt"
     write_filelist(
@@ -89,6 +80,21 @@ def make_experiment(
         hop_length=HOP,
         version="v1",
     )
+    return filelist
+
+
+def make_experiment(
+    exp: Path, seconds: dict[str, list[float]] | None = None, *, seed: int = 0, **train: float
+) -> tuple[Path, Path]:
+    """A synthetic experiment (tones + noise, random features) with mute assets; returns (filelist, config)."""
+    rng = np.random.default_rng(seed)
+    seconds = seconds or {"a": [1.2, 1.0], "b": [1.1, 0.9]}
+    for source, lengths in seconds.items():
+        for j, length in enumerate(lengths):
+            t = np.arange(int(length * SR)) / SR
+            wave = 0.3 * np.sin(2 * np.pi * rng.uniform(100, 300) * t) + 0.02 * rng.standard_normal(len(t))
+            write_segment(exp, source, f"{source}_{j}", wave.astype(np.float32), rng)
+    filelist = write_lists(exp)
     config = exp / "config.json"
     write_config(small_hparams(**train), config)
     return filelist, config
@@ -103,15 +109,6 @@ def tsv_rows(state: Path) -> list[dict[str, str]]:
 def options(**kw) -> TrainOptions:
     base = dict(version="v1", f0=True, batch_size=2, epochs=1, save_every_epoch=1, log_interval=1)
     return TrainOptions(**{**base, **kw})
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on the shared 2-core machine two threads run several times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -388,19 +385,7 @@ def _speech_pieces(exp: Path, count: int) -> None:
 def test_mel_loss_falls_on_real_speech(tmp_path):
     exp = tmp_path / "exp"
     _speech_pieces(exp, 4)
-    write_mute_assets(exp / "mute", SR, "v1", weights=None, standin="tiny")
-    filelist = exp / "filelist.txt"
-    write_filelist(
-        filelist,
-        exp / "0_gt_wavs",
-        exp / "3_feature256",
-        exp / "2a_f0",
-        exp / "2b-f0nsf",
-        mute_dir=exp / "mute",
-        sample_rate=SR,
-        hop_length=HOP,
-        version="v1",
-    )
+    filelist = write_lists(exp)
     # a high learning rate, so that 30 steps of the tiny model show the fall clearly
     write_config(small_hparams(learning_rate=1e-2), exp / "config.json")
     train(

@@ -15,7 +15,7 @@ import torch
 
 from rvc_pipeline.checkpoint import load_checkpoint
 from rvc_pipeline.train import LOSS_COLUMNS, train
-from test_train import make_experiment, one_thread, options, tsv_rows  # noqa: F401  (one_thread: autouse)
+from test_train import make_experiment, options, tsv_rows
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 

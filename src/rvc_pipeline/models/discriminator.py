@@ -20,6 +20,17 @@ def _narrow(channels: int, div: int) -> int:
     return channels // div
 
 
+def _scores(convs: nn.ModuleList, conv_post: nn.Module, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+    """Run a discriminator's conv stack: (flattened scores, every layer's output)."""
+    fmap = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), LRELU_SLOPE)
+        fmap.append(x)
+    x = conv_post(x)
+    fmap.append(x)
+    return torch.flatten(x, 1, -1), fmap
+
+
 class DiscriminatorS(nn.Module):
     """Scale discriminator on the raw waveform: grouped strided 1-D convolutions."""
 
@@ -42,13 +53,7 @@ class DiscriminatorS(nn.Module):
 
     def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
         """x [B, 1, N] -> (scores [B, n], feature maps)."""
-        fmap = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            fmap.append(x)
-        x = self.conv_post(x)
-        fmap.append(x)
-        return torch.flatten(x, 1, -1), fmap
+        return _scores(self.convs, self.conv_post, x)
 
 
 class DiscriminatorP(nn.Module):
@@ -78,13 +83,7 @@ class DiscriminatorP(nn.Module):
             x = F.pad(x, (0, n_pad), "reflect")
             t += n_pad
         x = x.view(b, c, t // self.period, self.period)
-        fmap = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            fmap.append(x)
-        x = self.conv_post(x)
-        fmap.append(x)
-        return torch.flatten(x, 1, -1), fmap
+        return _scores(self.convs, self.conv_post, x)
 
 
 class MultiPeriodDiscriminator(nn.Module):

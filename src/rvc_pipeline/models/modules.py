@@ -100,6 +100,10 @@ def _dilated_convs(channels: int, kernel_size: int, dilations: tuple[int, ...]) 
     )
 
 
+def _masked(x: Tensor, x_mask: Tensor | None) -> Tensor:
+    return x if x_mask is None else x * x_mask
+
+
 class ResBlock1(nn.Module):
     """HiFi-GAN residual block type 1: pairs of (dilated conv, plain conv), each pair residual."""
 
@@ -110,16 +114,10 @@ class ResBlock1(nn.Module):
 
     def forward(self, x: Tensor, x_mask: Tensor | None = None) -> Tensor:
         for c1, c2 in zip(self.convs1, self.convs2, strict=True):
-            xt = F.leaky_relu(x, LRELU_SLOPE)
-            if x_mask is not None:
-                xt = xt * x_mask
-            xt = F.leaky_relu(c1(xt), LRELU_SLOPE)
-            if x_mask is not None:
-                xt = xt * x_mask
+            xt = _masked(F.leaky_relu(x, LRELU_SLOPE), x_mask)
+            xt = _masked(F.leaky_relu(c1(xt), LRELU_SLOPE), x_mask)
             x = c2(xt) + x
-        if x_mask is not None:
-            x = x * x_mask
-        return x
+        return _masked(x, x_mask)
 
 
 class ResBlock2(nn.Module):
@@ -131,13 +129,8 @@ class ResBlock2(nn.Module):
 
     def forward(self, x: Tensor, x_mask: Tensor | None = None) -> Tensor:
         for c in self.convs:
-            xt = F.leaky_relu(x, LRELU_SLOPE)
-            if x_mask is not None:
-                xt = xt * x_mask
-            x = c(xt) + x
-        if x_mask is not None:
-            x = x * x_mask
-        return x
+            x = c(_masked(F.leaky_relu(x, LRELU_SLOPE), x_mask)) + x
+        return _masked(x, x_mask)
 
 
 class Flip(nn.Module):
