@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from conftest import SHARED_PARITY
 
-PACK = Path(__file__).resolve().parents[2] / "shared" / "parity"
+PACK = SHARED_PARITY
 
 # Pack model name -> (sample rate, version, f0), as the pack's summary.json describes them.
 GENERATORS = {
