@@ -34,6 +34,10 @@ def test_extract_outputs_and_touch_reruns_only_that_sources_three_jobs(workflow)
         assert abs(len(hz) - (frames16k // 160 + 1)) <= 1  # harvest: p_len + 1
         assert feats.dtype == np.float32 and feats.shape[1] == 256
         assert abs(feats.shape[0] - ((frames16k - 400) // 320 + 1)) <= 1
+    # HuBERT is loaded once for the whole run: only the first feature job's log shows the load.
+    logs = sorted((results / "logs" / "extract_features256").glob("*.log"))
+    assert len(logs) == 3
+    assert sum("RANDOMLY INITIALISED" in p.read_text() for p in logs) == 1
     warnings = [r for r in read_reports(results / "dataset_report.tsv") if r.status == "warning"]
     assert len(warnings) == 1 and "stand-in" in warnings[0].reason
     later = time.time() + 5
