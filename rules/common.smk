@@ -1,6 +1,8 @@
 import os
 import re
+from types import SimpleNamespace
 
+from snakemake.logging import logger
 from snakemake.utils import validate
 
 from rvc_pipeline.logs import run_logged
@@ -75,6 +77,10 @@ HUBERT_MISSING = (
 )
 
 
+if not os.path.exists(HUBERT):
+    logger.warning(f"WARNING: {HUBERT_MISSING}")
+
+
 def hubert_input(wildcards):
     """The HuBERT weights as an input when present, so replacing them reruns extraction."""
     return {"weights": HUBERT} if os.path.exists(HUBERT) else {}
@@ -133,6 +139,15 @@ def _pretrained(wildcards, kind):
     )
     wanted = config["train"]["model"] == "rvc" and "warm_start" not in exp
     return path if wanted and os.path.exists(path) else None
+
+
+for _name, _exp in EXPERIMENTS.items():
+    if config["train"]["model"] == "rvc" and "warm_start" not in _exp:
+        if not _pretrained(SimpleNamespace(experiment=_name), "generator"):
+            logger.warning(
+                f"WARNING: no pretrained G/D for experiment {_name!r} "
+                f"({config['pretrained']['generator']}): training starts from random weights"
+            )
 
 
 def train_inputs(wildcards):
