@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 SHARED_PARITY = REPO.parent / "shared" / "parity"
+SHARED_SLURM = REPO.parent / "shared" / "slurm"
 
 
 def need_shared_data() -> Path:
@@ -87,3 +89,28 @@ def one_thread():
 @pytest.fixture
 def workflow(tmp_path: Path) -> Workflow:
     return Workflow(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def local_slurm(tmp_path_factory):
+    """A one-node SLURM (../shared/slurm) for the rest of the session; needs root."""
+    if os.geteuid() != 0 or not (SHARED_SLURM / "start_local_slurm.sh").is_file():
+        pytest.skip("needs root and ../shared/slurm/start_local_slurm.sh")
+    env = {**os.environ, "SLURM_LOCAL_DIR": str(tmp_path_factory.mktemp("slurm"))}
+    start = [str(SHARED_SLURM / "start_local_slurm.sh")]
+    started = subprocess.run(["bash", *start], env=env, capture_output=True, text=True, timeout=600)
+    if started.returncode != 0:
+        pytest.skip(f"local SLURM did not start: {started.stderr[-500:]}")
+    yield
+    subprocess.run(["bash", str(SHARED_SLURM / "stop_local_slurm.sh")], env=env, capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def slurm_controller_when_installed(request):
+    """Where SLURM's client is installed, keep its controller up while the tests run.
+
+    The SLURM executor plugin runs ``scontrol show config`` whenever snakemake starts; with the
+    client installed but no controller that waits 10 s, on every snakemake call of every test.
+    """
+    if shutil.which("scontrol") and os.geteuid() == 0 and (SHARED_SLURM / "start_local_slurm.sh").is_file():
+        request.getfixturevalue("local_slurm")

@@ -8,20 +8,6 @@ import pytest
 from conftest import REPO
 from test_workflow_preprocess import make_sources
 
-SLURM = REPO.parent / "shared" / "slurm"
-
-
-@pytest.fixture
-def local_slurm(tmp_path):
-    if os.geteuid() != 0 or not (SLURM / "start_local_slurm.sh").is_file():
-        pytest.skip("needs root and ../shared/slurm/start_local_slurm.sh")
-    env = {**os.environ, "SLURM_LOCAL_DIR": str(tmp_path / "slurm")}
-    started = subprocess.run(["bash", str(SLURM / "start_local_slurm.sh")], env=env, capture_output=True, text=True, timeout=600)
-    if started.returncode != 0:
-        pytest.skip(f"local SLURM did not start: {started.stderr[-500:]}")
-    yield
-    subprocess.run(["bash", str(SLURM / "stop_local_slurm.sh")], env=env, capture_output=True, timeout=120)
-
 
 @pytest.mark.slurm
 def test_preprocess_through_the_slurm_profile(local_slurm, workflow):
