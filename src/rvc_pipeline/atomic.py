@@ -8,6 +8,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -28,3 +30,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+    """np.save to exactly ``path``, atomically."""
+    # np.save appends ".npy" to names without it, so write through a handle to the temp file.
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, array)

@@ -10,6 +10,8 @@ import av
 import numpy as np
 import soundfile as sf
 
+from rvc_pipeline.atomic import atomic_path
+
 
 class AudioDecodeError(ValueError):
     """A source that is not audio, is empty, or cannot be decoded; the message names the file."""
@@ -70,8 +72,9 @@ def load_audio(path: str | os.PathLike, sr: int) -> np.ndarray:
 
 
 def write_wav(path: str | os.PathLike, samples: np.ndarray, sr: int) -> None:
-    """Write a float32 (IEEE float) WAV, the format RVC's training reads without scaling."""
-    sf.write(os.fspath(path), np.asarray(samples, dtype=np.float32), sr, subtype="FLOAT", format="WAV")
+    """Write a float32 (IEEE float) WAV, the format RVC's training reads without scaling; atomically."""
+    with atomic_path(path) as tmp:
+        sf.write(os.fspath(tmp), np.asarray(samples, dtype=np.float32), sr, subtype="FLOAT", format="WAV")
 
 
 def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:

@@ -12,7 +12,6 @@ import os
 import numpy as np
 import pyworld
 
-from rvc_pipeline.atomic import atomic_path
 from rvc_pipeline.audio import write_wav
 
 FRAME_MS = 5.0
@@ -78,5 +77,4 @@ def synthesize_voice(seconds: float, sr: int, seed: int, base_f0: float = 140.0)
 def write_demo_recording(recording: str | os.PathLike, index: int, seconds: float = 40.0, sr: int = 44100) -> None:
     """Write demo recording number ``index`` (deterministic: the seed is the index) as a float WAV."""
     samples = synthesize_voice(seconds, sr, seed=index, base_f0=110.0 + 25.0 * (index % 4))
-    with atomic_path(recording) as tmp:
-        write_wav(tmp, samples, sr)
+    write_wav(recording, samples, sr)

@@ -12,7 +12,7 @@ import parselmouth
 import pyworld
 import soundfile as sf
 
-from rvc_pipeline.atomic import atomic_path
+from rvc_pipeline.atomic import save_npy
 
 log = logging.getLogger(__name__)
 
@@ -86,13 +86,6 @@ def coarse_f0(hz: np.ndarray) -> np.ndarray:
     mel[mel <= 1] = 1
     mel[mel > 255] = 255
     return np.rint(mel).astype(np.int64)
-
-
-def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
-    """np.save to exactly ``path``, atomically."""
-    # np.save appends ".npy" to names without it, so write through a handle to the temp file.
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        np.save(handle, array)
 
 
 def extract_f0_dir(

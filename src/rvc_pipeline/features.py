@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from rvc_pipeline.atomic import atomic_path
-from rvc_pipeline.f0 import read_wav_16k, save_npy
+from rvc_pipeline.atomic import save_npy
+from rvc_pipeline.f0 import read_wav_16k
 from rvc_pipeline.hubert import MIN_SAMPLES, load_hubert
 
 log = logging.getLogger(__name__)

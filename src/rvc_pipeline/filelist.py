@@ -11,10 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rvc_pipeline.atomic import atomic_path
+from rvc_pipeline.atomic import atomic_path, save_npy
 from rvc_pipeline.audio import write_wav
 from rvc_pipeline.data import BUCKET_BOUNDARIES, estimated_frames
-from rvc_pipeline.f0 import save_npy
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +50,6 @@ def mute_paths(mute_dir: str | os.PathLike, sample_rate: int, version: str) -> l
     ]
 
 
-def _write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:
-    with atomic_path(path) as tmp:
-        write_wav(tmp, samples, sample_rate)
-
-
 def write_mute_assets(
     mute_dir: str | os.PathLike,
     sample_rate: int,
@@ -74,9 +68,9 @@ def write_mute_assets(
 
     wav, feats, coarse, hz = mute_paths(mute_dir, sample_rate, version)
     root = wav.parent.parent
-    _write_wav(wav, np.zeros(int(MUTE_SECONDS * sample_rate), np.float32), sample_rate)
+    write_wav(wav, np.zeros(int(MUTE_SECONDS * sample_rate), np.float32), sample_rate)
     wav16k_dir = root / "1_16k_wavs"
-    _write_wav(wav16k_dir / "mute.wav", np.zeros(int(MUTE_SECONDS * HUBERT_RATE), np.float32), HUBERT_RATE)
+    write_wav(wav16k_dir / "mute.wav", np.zeros(int(MUTE_SECONDS * HUBERT_RATE), np.float32), HUBERT_RATE)
     save_npy(coarse, np.ones(MUTE_F0_FRAMES, np.int64))
     save_npy(hz, np.zeros(MUTE_F0_FRAMES, np.float64))
     problems = extract_features_dir(

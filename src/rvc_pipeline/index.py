@@ -11,7 +11,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from rvc_pipeline.atomic import atomic_path
+from rvc_pipeline.atomic import atomic_path, save_npy
 
 log = logging.getLogger(__name__)
 
@@ -152,8 +152,7 @@ def train_index(
         data = reduce_kmeans(data, n_centroids, seed, kmeans_iterations, kmeans_points_per_centroid)
 
     total = out_dir / "total_fea.npy"
-    with atomic_path(total) as tmp, open(tmp, "wb") as handle:
-        np.save(handle, data)  # a file object, so np.save does not append ".npy" to the temp name
+    save_npy(total, data)
     log.info("wrote %s [%d rows]", total, len(data))
 
     lists = n_ivf(len(data))

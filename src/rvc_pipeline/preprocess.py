@@ -13,7 +13,6 @@ import numpy as np
 import soxr
 from scipy import signal
 
-from rvc_pipeline.atomic import atomic_path
 from rvc_pipeline.audio import AudioDecodeError, decode_audio, write_wav
 from rvc_pipeline.report import SourceReport, write_source_report
 from rvc_pipeline.slicer import SlicerParams, slice_wave
@@ -149,10 +148,8 @@ def slice_source(
     row.clipped_fraction = float(np.mean(np.abs(samples) >= preprocess.clip_level))
     kept, dropped = preprocess_wave(samples, sr, preprocess)
     for j, segment in enumerate(kept):
-        with atomic_path(gt_dir / f"{name}_{j}.wav") as tmp:
-            write_wav(tmp, segment, sr)
-        with atomic_path(wav16k_dir / f"{name}_{j}.wav") as tmp:
-            write_wav(tmp, resample_16k(segment, sr), FEATURE_SR)
+        write_wav(gt_dir / f"{name}_{j}.wav", segment, sr)
+        write_wav(wav16k_dir / f"{name}_{j}.wav", resample_16k(segment, sr), FEATURE_SR)
     row.segments = len(kept)
     row.dropped = "; ".join(f"piece {n}: {reason}" for n, reason in dropped)
     if not kept and not decoded.problem:
