@@ -1,6 +1,5 @@
 import os
 import re
-from types import SimpleNamespace
 
 from snakemake.logging import logger
 from snakemake.utils import validate
@@ -131,23 +130,35 @@ def filelist_inputs(wildcards):
     return inputs
 
 
-def _pretrained(wildcards, kind):
-    """RVC's pretrained G or D for the experiment, if the file exists and the model is RVC's."""
-    exp = EXPERIMENTS[wildcards.experiment]
-    path = config["pretrained"][kind].format(
+def _pretrained_path(name, kind):
+    exp = EXPERIMENTS[name]
+    return config["pretrained"][kind].format(
         f0="f0" if exp["f0"] else "", sr=exp["sample_rate"], version=exp["version"]
     )
-    wanted = config["train"]["model"] == "rvc" and "warm_start" not in exp
-    return path if wanted and os.path.exists(path) else None
 
 
-for _name, _exp in EXPERIMENTS.items():
-    if config["train"]["model"] == "rvc" and "warm_start" not in _exp:
-        if not _pretrained(SimpleNamespace(experiment=_name), "generator"):
-            logger.warning(
-                f"WARNING: no pretrained G/D for experiment {_name!r} "
-                f"({config['pretrained']['generator']}): training starts from random weights"
-            )
+def _wants_pretrained(name):
+    return config["train"]["model"] == "rvc" and "warm_start" not in EXPERIMENTS[name]
+
+
+def _pretrained(wildcards, kind):
+    """RVC's pretrained G or D for the experiment, if the file exists and the model is RVC's."""
+    path = _pretrained_path(wildcards.experiment, kind)
+    return (
+        path
+        if _wants_pretrained(wildcards.experiment) and os.path.exists(path)
+        else None
+    )
+
+
+for _name in EXPERIMENTS:
+    if _wants_pretrained(_name) and not os.path.exists(
+        _pretrained_path(_name, "generator")
+    ):
+        logger.warning(
+            f"WARNING: no pretrained G {_pretrained_path(_name, 'generator')!r} for experiment "
+            f"{_name!r}: training starts from random weights"
+        )
 
 
 def train_inputs(wildcards):
