@@ -29,7 +29,7 @@ def _convert_scan(name):
     if "convert_dir" in exp:
         return discover_sources(exp["convert_dir"])[0]
     if exp["demo"]:
-        return dict(list(demo_sources(f"results/{name}/demo_recordings", 1).items()))
+        return demo_sources(f"results/{name}/demo_recordings", 1)
     return {}
 
 

@@ -396,3 +396,12 @@ def test_mel_loss_falls_on_real_speech(tmp_path):
     )
     mel = [float(r["loss_mel"]) for r in tsv_rows(tmp_path / "state")]
     assert np.mean(mel[-3:]) < 0.85 * np.mean(mel[:3]), mel
+
+
+def test_options_round_trip_through_the_command_line():
+    """What train_experiment passes to torchrun parses back into the same options."""
+    from rvc_pipeline.train import _parse_args, options_argv
+
+    chosen = options(f0=False, keep_latest_only=True, epochs=7, pretrained_g="g.pth", warm_start=None)
+    _, parsed = _parse_args(["--filelist", "f", "--config", "c", "--state-dir", "s", *options_argv(chosen)])
+    assert parsed == chosen

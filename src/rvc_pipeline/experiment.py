@@ -25,7 +25,7 @@ from rvc_pipeline.checkpoint import complete_pairs, load_checkpoint
 from rvc_pipeline.export import export_model
 from rvc_pipeline.filelist import write_config, write_filelist
 from rvc_pipeline.models import ModelConfig, rvc_hparams, tiny_hparams
-from rvc_pipeline.train import TrainOptions, train
+from rvc_pipeline.train import TrainOptions, options_argv, train
 
 log = logging.getLogger(__name__)
 
@@ -102,18 +102,6 @@ def _supersede_if_changed(state_dir: Path, fingerprint: dict) -> None:
         )
     with atomic_path(recorded_path) as tmp:
         tmp.write_text(json.dumps(fingerprint, indent=1, sort_keys=True) + "\n")
-
-
-def options_argv(options: TrainOptions) -> list[str]:
-    """Command-line flags of ``python -m rvc_pipeline.train`` for ``options``."""
-    argv = []
-    for field in dataclasses.fields(TrainOptions):
-        value, flag = getattr(options, field.name), "--" + field.name.replace("_", "-")
-        if isinstance(value, bool):
-            argv.append(flag if value else "--no-" + flag[2:])
-        elif value is not None:
-            argv += [flag, str(value)]
-    return argv
 
 
 def train_experiment(

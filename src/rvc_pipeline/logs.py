@@ -22,8 +22,11 @@ def _file_handler(path: str | os.PathLike) -> logging.Handler:
 
 def to_rule_log(path: str | os.PathLike | None, level: int = logging.INFO) -> None:
     """Send all of this process's log records (and warnings) to a rule's log file, or stderr if None."""
-    handler = _file_handler(path) if path is not None else logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(FORMAT))
+    if path is None:
+        handler: logging.Handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(FORMAT))
+    else:
+        handler = _file_handler(path)
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(level)

@@ -465,6 +465,22 @@ def _format_losses(losses: dict[str, float]) -> str:
     return " ".join(f"{k}={losses[k]:.4f}" for k in LOSS_COLUMNS)
 
 
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def options_argv(options: TrainOptions) -> list[str]:
+    """The command-line flags that ``python -m rvc_pipeline.train`` parses back into ``options``."""
+    argv = []
+    for field in dataclasses.fields(TrainOptions):
+        value = getattr(options, field.name)
+        if isinstance(value, bool):
+            argv.append(_flag(field.name) if value else "--no-" + _flag(field.name)[2:])
+        elif value is not None:
+            argv += [_flag(field.name), str(value)]
+    return argv
+
+
 def _parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, TrainOptions]:
     parser = argparse.ArgumentParser(prog="python -m rvc_pipeline.train", description=__doc__.splitlines()[0])
     parser.add_argument("--filelist", required=True)
@@ -473,7 +489,7 @@ def _parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, TrainOp
     parser.add_argument("--log", default=None, help="log file (default: stderr)")
     defaults = TrainOptions()
     for field in dataclasses.fields(TrainOptions):
-        flag = "--" + field.name.replace("_", "-")
+        flag = _flag(field.name)
         default = getattr(defaults, field.name)
         if isinstance(default, bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
