@@ -5,9 +5,10 @@ from snakemake.logging import logger
 from snakemake.utils import validate
 
 from rvc_pipeline.logs import run_logged
-from rvc_pipeline.preprocess import PreprocessParams
-from rvc_pipeline.versions import F0_VERSION, FEATURES_VERSION, INDEX_VERSION
+from rvc_pipeline.options import PreprocessParams
 from rvc_pipeline.sources import demo_sources, discover_sources
+from rvc_pipeline.versions import F0_VERSION, FEATURES_VERSION, INDEX_VERSION
+from rvc_pipeline.workers import worker_pool
 
 validate(config, "../config/schema.yaml")
 
@@ -58,6 +59,15 @@ def sample_rate_hz(wildcards):
 
 def preprocess_params(wildcards):
     return PreprocessParams.from_config(config["preprocess"])
+
+
+def segment_count(wildcards, input):
+    """Threads of a per-segment job: one per segment of its source (Snakemake caps it at --cores).
+
+    Evaluated again just before the job runs, once its segments exist; 1 until then.
+    """
+    folder = input.wav_dir
+    return max(1, len(os.listdir(folder))) if os.path.isdir(folder) else 1
 
 
 def f0_method(wildcards):

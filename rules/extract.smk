@@ -8,13 +8,23 @@ rule extract_f0:
         "results/{experiment}/logs/extract_f0/{source}.log",
     benchmark:
         "results/{experiment}/benchmarks/extract_f0/{source}.tsv"
+    threads: segment_count
     params:
         method=f0_method,
         algorithm=F0_VERSION,
     run:
         from rvc_pipeline.f0 import extract_f0_dir
 
-        run_logged(log[0], extract_f0_dir, method=params.method, **input, **output)
+        run_logged(
+            log[0],
+            extract_f0_dir,
+            wav_dir=input.wav_dir,
+            coarse_dir=output.coarse_dir,
+            hz_dir=output.hz_dir,
+            method=params.method,
+            pool=worker_pool(workflow.cores),
+            width=threads,
+        )
 
 
 rule extract_features:
@@ -28,7 +38,7 @@ rule extract_features:
         "results/{experiment}/logs/extract_features{dim}/{source}.log",
     benchmark:
         "results/{experiment}/benchmarks/extract_features{dim}/{source}.tsv"
-    threads: 2
+    threads: segment_count
     resources:
         gpu=0,
     params:
@@ -42,10 +52,12 @@ rule extract_features:
             log[0],
             extract_features_source,
             wav_dir=input.wav_dir,
+            out_dir=output.out_dir,
+            report=output.report,
             weights=input.get("weights"),
             device=job_device(resources),
             version=params.version,
             standin=params.standin,
-            threads=threads,
-            **output,
+            threads=1,
+            width=threads,
         )

@@ -27,7 +27,16 @@ rule slice_audio:
         from rvc_pipeline.preprocess import slice_source
 
         run_logged(
-            log[0], slice_source, name=wildcards.source, **input, **output, **params
+            log[0],
+            worker_pool(workflow.cores).call,
+            slice_source,
+            source=input.source,
+            name=wildcards.source,
+            sr=params.sr,
+            gt=output.gt,
+            wav16k=output.wav16k,
+            report=output.report,
+            preprocess=params.preprocess,
         )
 
 

@@ -8,8 +8,8 @@ import soundfile as sf
 from conftest import harmonic_tone, need_shared_data
 
 from rvc_pipeline.audio import load_audio
+from rvc_pipeline.options import PreprocessParams
 from rvc_pipeline.preprocess import (
-    PreprocessParams,
     cut_segments,
     highpass,
     normalise,

@@ -40,3 +40,20 @@ def test_readme_starts_with_the_two_commands():
     lines = [line for line in (REPO / "README.md").read_text().splitlines() if line.startswith("make ")]
     assert [line.split()[1] for line in lines[:2]] == ["run", "test"]
     assert "make test" in (REPO / ".ci" / "run").read_text()
+
+
+def test_parsing_the_workflow_imports_nothing_heavy(tmp_path):
+    # Every Snakemake start, dry run and cluster job pays for what the rules import at parse time.
+    heavy = ("scipy", "torch", "av", "transformers", "soxr", "faiss", "parselmouth", "pyworld")
+    probe = (
+        "import atexit, sys\n"
+        f"atexit.register(lambda: print('LOADED', sorted(m for m in {heavy!r} if m in sys.modules)))\n"
+        "from snakemake.cli import main\n"
+        "main()\n"
+    )
+    result = run(
+        sys.executable, "-c", probe, "-n", "all", "--directory", str(tmp_path),
+        "--configfile", str(REPO / "config" / "config.yaml"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "LOADED []" in result.stdout, result.stdout[-2000:]

@@ -13,6 +13,7 @@ import pyworld
 import soundfile as sf
 
 from rvc_pipeline.atomic import save_npy
+from rvc_pipeline.workers import WorkerPool, imap
 
 log = logging.getLogger(__name__)
 
@@ -88,16 +89,34 @@ def coarse_f0(hz: np.ndarray) -> np.ndarray:
     return np.rint(mel).astype(np.int64)
 
 
+def extract_f0_file(wav: str | os.PathLike, coarse: str | os.PathLike, hz: str | os.PathLike, method: str) -> None:
+    """f0 of one 16 kHz WAV: Hz (float64) into ``hz``, coarse (int64) into ``coarse``."""
+    f0 = _estimator(method)(read_wav_16k(wav))
+    save_npy(hz, f0)
+    save_npy(coarse, coarse_f0(f0))
+
+
 def extract_f0_dir(
-    wav_dir: str | os.PathLike, coarse_dir: str | os.PathLike, hz_dir: str | os.PathLike, method: str
+    wav_dir: str | os.PathLike,
+    coarse_dir: str | os.PathLike,
+    hz_dir: str | os.PathLike,
+    method: str,
+    *,
+    pool: WorkerPool | None = None,
+    width: int = 1,
 ) -> None:
-    """Write ``{name}.wav.npy`` (coarse int64 into coarse_dir, Hz float64 into hz_dir) for every *.wav."""
-    estimate = _estimator(method)
+    """Write ``{name}.wav.npy`` (coarse int64 into coarse_dir, Hz float64 into hz_dir) for every *.wav.
+
+    With a ``pool``, up to ``width`` files are estimated at once in its worker processes.
+    """
+    _estimator(method)  # an unknown method fails here, before any file
     for folder in (coarse_dir, hz_dir):  # a source without segments still gets its (empty) outputs
         Path(folder).mkdir(parents=True, exist_ok=True)
     wavs = sorted(Path(wav_dir).glob("*.wav"))
     log.info("f0 (%s) of %d files in %s", method, len(wavs), wav_dir)
-    for wav in wavs:
-        hz = estimate(read_wav_16k(wav))
-        save_npy(Path(hz_dir) / f"{wav.name}.npy", hz)
-        save_npy(Path(coarse_dir) / f"{wav.name}.npy", coarse_f0(hz))
+    tasks = [
+        {"wav": wav, "coarse": Path(coarse_dir) / f"{wav.name}.npy", "hz": Path(hz_dir) / f"{wav.name}.npy", "method": method}
+        for wav in wavs
+    ]
+    for _ in imap(extract_f0_file, tasks, pool, width):
+        pass

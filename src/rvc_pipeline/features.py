@@ -5,14 +5,14 @@ from __future__ import annotations
 import csv
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from rvc_pipeline.atomic import atomic_path
-from rvc_pipeline.atomic import save_npy
+from rvc_pipeline.atomic import atomic_path, save_npy
 from rvc_pipeline.f0 import read_wav_16k
 from rvc_pipeline.hubert import MIN_SAMPLES, load_hubert
 
@@ -28,13 +28,15 @@ def extract_features_dir(
     device: str = "cpu",
     standin: str | None = "base",
     threads: int | None = None,
+    width: int = 1,
 ) -> list[dict]:
     """Write ``{stem}.npy`` features for every *.wav in wav_dir; return one ``{file, reason}`` per file skipped.
 
-    Files are processed one by one, as RVC does. A file whose features contain NaN (RVC drops it
-    from training) or that is too short for a single frame is not written, and is reported.
-    ``threads`` caps torch's CPU threads (the rule's ``threads:``; more than the cores it was given
-    slows small matrix products down badly on a busy machine).
+    A file whose features contain NaN (RVC drops it from training) or that is too short for a
+    single frame is not written, and is reported. ``width`` segments run at once, each in a
+    thread of this process (torch releases the GIL). ``threads`` sets torch's intra-op threads,
+    which is process-wide: the workflow runs one per job thread, since a matrix product split
+    over cores that other work is using waits for the slowest of them.
     """
     if threads is not None:
         torch.set_num_threads(threads)
@@ -44,17 +46,19 @@ def extract_features_dir(
     Path(out_dir).mkdir(parents=True, exist_ok=True)  # also for a source without segments
     wavs = sorted(Path(wav_dir).glob("*.wav"))
     log.info("%s features of %d files in %s", version, len(wavs), wav_dir)
-    problems = []
-    for wav in wavs:
+
+    def extract(wav: Path) -> dict | None:
         audio = read_wav_16k(wav)
         if len(audio) < MIN_SAMPLES:
-            problems.append({"file": str(wav), "reason": f"{len(audio)} samples: too short for one feature frame"})
-            continue
+            return {"file": str(wav), "reason": f"{len(audio)} samples: too short for one feature frame"}
         features = model.extract(audio, version)
         if np.isnan(features).any():
-            problems.append({"file": str(wav), "reason": "features contain NaN; not saved"})
-            continue
+            return {"file": str(wav), "reason": "features contain NaN; not saved"}
         save_npy(Path(out_dir) / f"{wav.stem}.npy", features)
+        return None
+
+    with ThreadPoolExecutor(max(1, width)) as segments:
+        problems = [problem for problem in segments.map(extract, wavs) if problem]
     for problem in problems:
         log.warning("%s: %s", problem["file"], problem["reason"])
     return problems

@@ -58,7 +58,7 @@ def rule_log(path: str | os.PathLike, level: int = logging.INFO) -> Iterator[Non
         handler.close()
 
 
-def run_logged(log: str | os.PathLike, func: Callable[..., Any], **kwargs: Any) -> Any:
-    """Call ``func(**kwargs)`` with this thread's records going to ``log`` (a rule's ``run:``)."""
+def run_logged(log: str | os.PathLike, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """Call ``func(*args, **kwargs)`` with this thread's records going to ``log`` (a rule's ``run:``)."""
     with rule_log(log):
-        return func(**kwargs)
+        return func(*args, **kwargs)

@@ -6,7 +6,6 @@ import itertools
 import logging
 import math
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,35 +14,11 @@ from scipy import signal
 
 from rvc_pipeline.audio import AudioDecodeError, decode_audio, write_wav
 from rvc_pipeline.report import SourceReport, write_source_report
-from rvc_pipeline.slicer import SlicerParams, slice_wave
-from rvc_pipeline.versions import PREPROCESS_VERSION
+from rvc_pipeline.options import PreprocessParams
+from rvc_pipeline.slicer import slice_wave
 
 FEATURE_SR = 16000
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PreprocessParams:
-    """Numbers of RVC's preprocess (RVC.md §1); ``per`` is 3.7 s on every device (RVC.md §11.3)."""
-
-    per: float = 3.7
-    overlap: float = 0.3
-    highpass: str = "lfilter"
-    max_peak: float = 2.5
-    norm_max: float = 0.9
-    norm_alpha: float = 0.75
-    clip_level: float = 0.999
-    strict: bool = False
-    slicer: SlicerParams = field(default_factory=SlicerParams)
-    # Part of the params Snakemake records, so a change of algorithm reruns slicing.
-    algorithm: str = PREPROCESS_VERSION
-
-    @classmethod
-    def from_config(cls, cfg: dict) -> PreprocessParams:
-        """Build from the validated config's ``preprocess`` section (unknown keys are ignored)."""
-        slicer = SlicerParams(**cfg.get("slicer", {}))
-        names = {"per", "overlap", "highpass", "max_peak", "norm_max", "norm_alpha", "strict"}
-        return cls(slicer=slicer, **{k: v for k, v in cfg.items() if k in names})
 
 
 def highpass(samples: np.ndarray, sr: int, mode: str = "lfilter") -> np.ndarray:

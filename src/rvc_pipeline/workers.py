@@ -1,0 +1,135 @@
+"""Worker processes shared by the per-source jobs of one Snakemake process.
+
+Per-source jobs run as threads of the Snakemake process, so HuBERT is loaded once per run. Work
+that holds the GIL (parselmouth's pm, the slicer) would then run one job at a time; it runs in
+these worker processes instead. The pool lives as long as the Snakemake process, so many short
+recordings do not pay a process start per job. Each job keeps at most its ``threads`` tasks in
+flight and Snakemake keeps the sum of the running jobs' threads within ``--cores``, so the
+processes busy at once never exceed the cores the run was given.
+
+Standard library only: the workflow imports it at parse time.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import multiprocessing
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# Imported once by the fork server, so every worker starts with them loaded.
+PRELOAD = ["rvc_pipeline.preprocess", "rvc_pipeline.f0"]
+
+
+class _Collect(logging.Handler):
+    """Keeps a worker task's log records, to be logged again by the job that asked for it."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[tuple[str, int, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append((record.name, record.levelno, record.getMessage()))
+
+
+def _run_task(func: Callable[..., Any], kwargs: dict[str, Any]) -> tuple[Any, list, BaseException | None]:
+    """Worker side: call ``func(**kwargs)`` and return (result, log records, exception)."""
+    root = logging.getLogger()
+    handler = _Collect()
+    root.addHandler(handler)
+    root.setLevel(min(root.level or logging.INFO, logging.INFO))
+    try:
+        return func(**kwargs), handler.records, None
+    except Exception as err:  # re-raised in the job's thread, after its records are logged
+        return None, handler.records, err
+    finally:
+        root.removeHandler(handler)
+
+
+def _replay(records: list[tuple[str, int, str]]) -> None:
+    for name, level, message in records:
+        logging.getLogger(name).log(level, "%s", message)
+
+
+class WorkerPool:
+    """A process pool of ``size`` workers (fork server start: safe beside Snakemake's threads)."""
+
+    def __init__(self, size: int):
+        self.size = max(1, size)
+        self._lock = threading.Lock()
+        self._executor: cf.ProcessPoolExecutor | None = None
+
+    def _get(self) -> cf.ProcessPoolExecutor:
+        with self._lock:
+            # A worker killed from outside (OOM killer) breaks the executor for good: start anew.
+            if self._executor is None or getattr(self._executor, "_broken", False):
+                context = multiprocessing.get_context("forkserver")
+                context.set_forkserver_preload(PRELOAD)
+                self._executor = cf.ProcessPoolExecutor(self.size, mp_context=context)
+            return self._executor
+
+    def imap(self, func: Callable[..., Any], tasks: Iterable[dict[str, Any]], width: int) -> Iterator[Any]:
+        """``func(**task)`` for every task, at most ``width`` at once; results in task order.
+
+        A task's log records are logged again in the calling thread (so they reach the job's
+        log), and its exception is raised there once the tasks before it have been yielded.
+        """
+        executor = self._get()
+        width = max(1, min(width, self.size))
+        pending: dict[int, cf.Future] = {}
+        todo = iter(enumerate(tasks))
+        done: dict[int, tuple] = {}
+        following = 0
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and len(pending) < width:
+                    item = next(todo, None)
+                    if item is None:
+                        exhausted = True
+                        break
+                    pending[item[0]] = executor.submit(_run_task, func, item[1])
+                while following in done:
+                    result, records, error = done.pop(following)
+                    _replay(records)
+                    if error is not None:
+                        raise error
+                    yield result
+                    following += 1
+                if not pending:
+                    if exhausted and not done:
+                        return
+                    continue
+                finished, _ = cf.wait(pending.values(), return_when=cf.FIRST_COMPLETED)
+                for number in [n for n, future in pending.items() if future in finished]:
+                    done[number] = pending.pop(number).result()
+        finally:
+            for future in pending.values():
+                future.cancel()
+
+    def call(self, func: Callable[..., Any], /, **kwargs: Any) -> Any:
+        """``func(**kwargs)`` in a worker process."""
+        return next(self.imap(func, [kwargs], 1))
+
+
+_POOLS: dict[int, WorkerPool] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def worker_pool(size: int) -> WorkerPool:
+    """The process-wide pool for ``size`` cores (created on first use, shared by every job)."""
+    with _POOLS_LOCK:
+        return _POOLS.setdefault(size, WorkerPool(size))
+
+
+def imap(
+    func: Callable[..., Any], tasks: Iterable[dict[str, Any]], pool: WorkerPool | None, width: int = 1
+) -> Iterator[Any]:
+    """``func(**task)`` for every task: in ``pool`` when given, else one by one in this thread."""
+    if pool is None:
+        return (func(**task) for task in tasks)
+    return pool.imap(func, tasks, width)

@@ -1,0 +1,94 @@
+"""The shared worker pool: order, bounded width, errors and log records back in the job's thread."""
+
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import harmonic_tone
+
+from rvc_pipeline.f0 import extract_f0_dir
+from rvc_pipeline.logs import rule_log
+from rvc_pipeline.workers import WorkerPool, imap
+
+
+def _span(folder: str, number: int, seconds: float) -> int:
+    """A task that records when it ran (in its own process) and returns its number."""
+    start = time.time()
+    time.sleep(seconds)
+    Path(folder, f"{number}.txt").write_text(f"{start} {time.time()} {os.getpid()}")
+    return number
+
+
+def _fail_or_log(number: int) -> int:
+    logging.getLogger("rvc_pipeline.test").warning("task %d ran", number)
+    if number == 2:
+        raise ValueError("task 2 failed")
+    return number
+
+
+def _die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _most_at_once(folder: Path) -> int:
+    spans = [tuple(map(float, p.read_text().split()[:2])) for p in folder.glob("*.txt")]
+    return max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans)
+
+
+@pytest.fixture(scope="module")
+def pool():
+    return WorkerPool(3)
+
+
+def test_results_in_task_order_and_at_most_width_at_once(pool, tmp_path):
+    for width in (1, 2):
+        folder = tmp_path / str(width)
+        folder.mkdir()
+        # Later tasks are shorter, so they finish first: the results still come back in order.
+        tasks = [{"folder": str(folder), "number": n, "seconds": 0.3 - 0.05 * n} for n in range(5)]
+        assert list(pool.imap(_span, tasks, width)) == list(range(5))
+        assert _most_at_once(folder) == width
+    pids = {p.read_text().split()[2] for p in tmp_path.rglob("*.txt")}
+    assert str(os.getpid()) not in pids
+
+
+def test_task_logs_reach_the_jobs_log_and_errors_are_raised_there(pool, tmp_path):
+    log = tmp_path / "job.log"
+    with pytest.raises(ValueError, match="task 2 failed"), rule_log(log):
+        for _ in pool.imap(_fail_or_log, [{"number": n} for n in range(4)], 2):
+            pass
+    text = log.read_text()
+    assert "task 0 ran" in text and "task 1 ran" in text and "task 2 ran" in text
+
+
+def test_a_killed_worker_fails_the_job_and_the_pool_starts_anew(tmp_path):
+    pool = WorkerPool(1)
+    with pytest.raises(Exception, match="terminated abruptly"):
+        pool.call(_die)
+    assert pool.call(_span, folder=str(tmp_path), number=7, seconds=0) == 7
+
+
+def test_without_a_pool_tasks_run_here_one_by_one(tmp_path):
+    tasks = [{"folder": str(tmp_path), "number": n, "seconds": 0} for n in range(3)]
+    assert list(imap(_span, tasks, None)) == [0, 1, 2]
+    assert {p.read_text().split()[2] for p in tmp_path.glob("*.txt")} == {str(os.getpid())}
+
+
+def test_f0_in_the_pool_equals_f0_in_this_thread(pool, tmp_path):
+    wavs = tmp_path / "wavs"
+    wavs.mkdir()
+    for k, f0 in enumerate((110.0, 180.0, 260.0)):
+        sf.write(wavs / f"s_{k}.wav", harmonic_tone(f0, 1.5, 16000), 16000, subtype="FLOAT")
+    for method in ("pm", "dio"):
+        extract_f0_dir(wavs, tmp_path / method / "c1", tmp_path / method / "h1", method)
+        extract_f0_dir(wavs, tmp_path / method / "c2", tmp_path / method / "h2", method, pool=pool, width=3)
+        for k in range(3):
+            for kind in ("c", "h"):
+                here = np.load(tmp_path / method / f"{kind}1" / f"s_{k}.wav.npy")
+                there = np.load(tmp_path / method / f"{kind}2" / f"s_{k}.wav.npy")
+                assert here.dtype == there.dtype and np.array_equal(here, there)
