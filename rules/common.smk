@@ -57,10 +57,6 @@ def sample_rate_hz(wildcards):
     return SAMPLE_RATES[EXPERIMENTS[wildcards.experiment]["sample_rate"]]
 
 
-def preprocess_params(wildcards):
-    return PreprocessParams.from_config(config["preprocess"])
-
-
 def segment_count(wildcards, input):
     """Threads of a per-segment job: one per segment of its source (Snakemake caps it at --cores).
 
@@ -95,8 +91,12 @@ def hubert_input(wildcards):
     return {"weights": HUBERT} if os.path.exists(HUBERT) else {}
 
 
-def hubert_standin(wildcards):
-    return None if os.path.exists(HUBERT) else config["pretrained"]["hubert_standin"]
+# Values the same for every job are constants, not functions: Snakemake evaluates the params of
+# every job at every start.
+PREPROCESS = PreprocessParams.from_config(config["preprocess"])
+HUBERT_STANDIN = (
+    None if os.path.exists(HUBERT) else config["pretrained"]["hubert_standin"]
+)
 
 
 def dataset_warnings(wildcards):
@@ -231,26 +231,20 @@ def source_names(wildcards):
     return sorted(SOURCES[wildcards.experiment])
 
 
+# A job makes all its outputs, so a target asks for one output per job it needs: every file
+# named here costs Snakemake time at every start (a third of a dry run with 10,000 sources).
 def preprocess_targets(wildcards):
-    return [
-        path
-        for name in EXPERIMENTS
-        for path in [f"results/{name}/dataset_report.tsv"]
-        + expand(
-            "results/{experiment}/{folder}/{source}",
-            experiment=name,
-            folder=["0_gt_wavs", "1_16k_wavs"],
-            source=SOURCES[name],
-        )
-    ]
+    """Each experiment's dataset report: it needs every source's slicing job."""
+    return [f"results/{name}/dataset_report.tsv" for name in EXPERIMENTS]
 
 
 def extract_targets(wildcards):
+    """Plus each source's features and (for pitch models) its pitch."""
     targets = preprocess_targets(wildcards)
     for name, exp in EXPERIMENTS.items():
         folders = [f"3_feature{FEATURE_DIMS[exp['version']]}"]
         if exp["f0"]:
-            folders += ["2a_f0", "2b-f0nsf"]
+            folders.append("2a_f0")
         targets += expand(
             "results/{experiment}/{folder}/{source}",
             experiment=name,
@@ -260,16 +254,21 @@ def extract_targets(wildcards):
     return targets
 
 
+def _weights(wildcards):
+    return [f"results/{name}/weights/{name}.pth" for name in EXPERIMENTS]
+
+
+def _indexes(wildcards):
+    return [f"results/{name}/index" for name in EXPERIMENTS]
+
+
 def train_targets(wildcards):
-    return extract_targets(wildcards) + [
-        f"results/{name}/weights/{name}.pth" for name in EXPERIMENTS
-    ]
+    """The exported voices (training needs every stage of every source)."""
+    return preprocess_targets(wildcards) + _weights(wildcards)
 
 
 def index_targets(wildcards):
-    return extract_targets(wildcards) + [
-        f"results/{name}/index" for name in EXPERIMENTS
-    ]
+    return extract_targets(wildcards) + _indexes(wildcards)
 
 
 def all_targets(wildcards):
@@ -278,4 +277,9 @@ def all_targets(wildcards):
         for name in EXPERIMENTS
         for recording in CONVERT[name]
     ]
-    return train_targets(wildcards) + index_targets(wildcards) + converted
+    return (
+        preprocess_targets(wildcards)
+        + _weights(wildcards)
+        + _indexes(wildcards)
+        + converted
+    )

@@ -14,7 +14,7 @@ rule convert_audio:
         gpu=0,
     params:
         settings=convert_settings,
-        standin=hubert_standin,
+        standin=HUBERT_STANDIN,
     run:
         from rvc_pipeline.convert import convert_recording
 

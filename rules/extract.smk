@@ -6,8 +6,6 @@ rule extract_f0:
         hz_dir=directory("results/{experiment}/2b-f0nsf/{source}"),
     log:
         "results/{experiment}/logs/extract_f0/{source}.log",
-    benchmark:
-        "results/{experiment}/benchmarks/extract_f0/{source}.tsv"
     threads: segment_count
     params:
         method=f0_method,
@@ -36,14 +34,12 @@ rule extract_features:
         report="results/{experiment}/reports/extract_features{dim}/{source}.tsv",
     log:
         "results/{experiment}/logs/extract_features{dim}/{source}.log",
-    benchmark:
-        "results/{experiment}/benchmarks/extract_features{dim}/{source}.tsv"
     threads: segment_count
     resources:
         gpu=0,
     params:
         version=version,
-        standin=hubert_standin,
+        standin=HUBERT_STANDIN,
         algorithm=FEATURES_VERSION,
     run:
         from rvc_pipeline.features import extract_features_source

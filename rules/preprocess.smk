@@ -18,11 +18,9 @@ rule slice_audio:
         report="results/{experiment}/reports/slice_audio/{source}.tsv",
     log:
         "results/{experiment}/logs/slice_audio/{source}.log",
-    benchmark:
-        "results/{experiment}/benchmarks/slice_audio/{source}.tsv"
     params:
         sr=sample_rate_hz,
-        preprocess=preprocess_params,
+        preprocess=PREPROCESS,
     run:
         from rvc_pipeline.preprocess import slice_source
 

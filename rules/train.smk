@@ -8,7 +8,7 @@ rule write_mute_assets:
     params:
         sample_rate=sample_rate_hz,
         version=version,
-        standin=hubert_standin,
+        standin=HUBERT_STANDIN,
     run:
         from rvc_pipeline.filelist import write_mute_assets
 

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -48,8 +49,10 @@ def rule_log(path: str | os.PathLike, level: int = logging.INFO) -> Iterator[Non
     if root.level > level or root.level == logging.NOTSET:
         root.setLevel(level)
     logging.captureWarnings(True)
+    start = time.perf_counter()
     try:
         yield
+        logging.getLogger("rvc_pipeline").info("job done in %.3f s", time.perf_counter() - start)
     except Exception:
         logging.getLogger("rvc_pipeline").exception("job failed")
         raise
