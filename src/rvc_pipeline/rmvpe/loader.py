@@ -30,7 +30,8 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 def rmvpe_network(path: str | os.PathLike) -> Rmvpe:
     """`Rmvpe` holding the weights of ``path``; missing or unexpected keys and shape mismatches are errors."""
     state = read_state_dict(path)
-    net = Rmvpe()
+    with torch.device("meta"):  # shapes only: random initialisation of 90 M weights costs seconds
+        net = Rmvpe()
     expected = net.state_dict()
     problems = {
         "missing": sorted(set(expected) - set(state)),
@@ -44,8 +45,8 @@ def rmvpe_network(path: str | os.PathLike) -> Rmvpe:
     details = [f"{label}: {', '.join(keys)}" for label, keys in problems.items() if keys]
     if details:
         raise ValueError(f"{path}: not RVC's RMVPE weights (E2E(4, 1, (2, 2))): " + "; ".join(details))
-    net.load_state_dict(state, strict=True)  # casts half-precision files to the model's float32
-    return net.eval()
+    net.load_state_dict(state, strict=True, assign=True)
+    return net.float().eval()  # RVC's published file holds fp16 tensors
 
 
 @functools.lru_cache(maxsize=4)
