@@ -8,6 +8,8 @@ rule extract_f0:
         "results/{experiment}/logs/extract_f0/{source}.log",
     benchmark:
         "results/{experiment}/benchmarks/extract_f0/{source}.tsv"
+    wildcard_constraints:
+        experiment=OTHER_F0_EXPERIMENTS,
     params:
         method=f0_method,
         algorithm=F0_VERSION,
@@ -15,6 +17,39 @@ rule extract_f0:
         from rvc_pipeline.f0 import extract_f0_dir
 
         run_logged(log[0], extract_f0_dir, method=params.method, **input, **output)
+
+
+rule extract_f0_rmvpe:
+    input:
+        weights=RMVPE,
+        wav_dir="results/{experiment}/1_16k_wavs/{source}",
+    output:
+        coarse_dir=directory("results/{experiment}/2a_f0/{source}"),
+        hz_dir=directory("results/{experiment}/2b-f0nsf/{source}"),
+    log:
+        "results/{experiment}/logs/extract_f0_rmvpe/{source}.log",
+    benchmark:
+        "results/{experiment}/benchmarks/extract_f0_rmvpe/{source}.tsv"
+    wildcard_constraints:
+        experiment=RMVPE_F0_EXPERIMENTS,
+    threads: 2
+    resources:
+        gpu=0,
+    params:
+        algorithm=RMVPE_VERSION,
+    run:
+        from rvc_pipeline.rmvpe import extract_rmvpe_dir
+
+        run_logged(
+            log[0],
+            extract_rmvpe_dir,
+            wav_dir=input.wav_dir,
+            coarse_dir=output.coarse_dir,
+            hz_dir=output.hz_dir,
+            weights=input.weights,
+            device=job_device(resources),
+            threads=threads,
+        )
 
 
 rule extract_features:

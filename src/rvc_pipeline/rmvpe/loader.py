@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import pickle
 import threading
@@ -12,6 +13,8 @@ import torch
 
 from rvc_pipeline.rmvpe.estimator import PitchEstimator
 from rvc_pipeline.rmvpe.network import Rmvpe
+
+log = logging.getLogger(__name__)
 
 _LOAD_LOCK = threading.Lock()
 
@@ -51,6 +54,7 @@ def rmvpe_network(path: str | os.PathLike) -> Rmvpe:
 
 @functools.lru_cache(maxsize=4)
 def _load_cached(path: Path, mtime_ns: int, device: str) -> PitchEstimator:
+    log.info("loading RMVPE weights %s on %s", path, device)
     return PitchEstimator(rmvpe_network(path), device)
 
 
