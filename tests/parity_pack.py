@@ -115,6 +115,20 @@ def rmvpe_formula_weights(shapes: dict[str, list[int]], salt: int = 0) -> dict[s
     return out
 
 
+def save_rmvpe_formula_weights(path: Path, half: bool = False) -> Path:
+    """Write an rmvpe.pt of the formula weights (fp16 with ``half``, as RVC's published file)."""
+    from rvc_pipeline.rmvpe.network import Rmvpe
+
+    with torch.device("meta"):
+        shapes = {key: list(t.shape) for key, t in Rmvpe().state_dict().items()}
+    weights = rmvpe_formula_weights(shapes)
+    if half:
+        weights = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(weights, path)
+    return path
+
+
 def load_formula_weights(net: torch.nn.Module, model: str) -> None:
     """Load the pack's formula weights for ``model`` strictly into ``net``."""
     shapes = load_json("state_dict_shapes.json")[model]

@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 import soxr
 import torch
-from parity_pack import load_json, load_npz, max_abs_diff, rmvpe_formula_weights
+from parity_pack import load_json, load_npz, max_abs_diff, save_rmvpe_formula_weights
 
+from rvc_pipeline.convert import pitch_track
 from rvc_pipeline.demo import synthesize_voice
+from rvc_pipeline.f0 import coarse_f0
 from rvc_pipeline.models.mel import hz_to_mel, mel_filter_bank, mel_to_hz
 from rvc_pipeline.rmvpe import PitchEstimator, load_rmvpe
 from rvc_pipeline.rmvpe.decode import BIN_CENTS, THRESHOLD, salience_to_hz
@@ -26,10 +28,7 @@ from rvc_pipeline.rmvpe.network import Rmvpe
 @pytest.fixture(scope="module")
 def weights_file(tmp_path_factory) -> pathlib.Path:
     """An rmvpe.pt of the parity pack's formula weights (fp32), written once for this module."""
-    shapes = {key: list(t.shape) for key, t in Rmvpe().state_dict().items()}
-    path = tmp_path_factory.mktemp("rmvpe") / "rmvpe.pt"
-    torch.save(rmvpe_formula_weights(shapes), path)
-    return path
+    return save_rmvpe_formula_weights(tmp_path_factory.mktemp("rmvpe") / "rmvpe.pt")
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +97,16 @@ def test_long_input_in_windows_is_within_1e3_of_the_whole(estimator):
     parts = windowed.salience(audio)
     assert parts.shape == whole.shape == (frames, 360)
     assert max_abs_diff(parts, whole) <= 1e-3  # everywhere, seams included
+
+
+def test_conversion_pitch_track_from_rmvpe(estimator, reference):
+    audio = reference["audio"]
+    coarse, hz = pitch_track(audio, "rmvpe", 12, estimator)
+    assert len(coarse) == len(hz) == len(audio) // 160  # the synthesiser's frames
+    np.testing.assert_allclose(hz, 2 * reference["f0"][: len(hz)], rtol=1e-3)
+    np.testing.assert_array_equal(coarse, coarse_f0(hz))
+    with pytest.raises(ValueError, match="f0_method rmvpe needs RMVPE weights"):
+        pitch_track(audio, "rmvpe", 0)
 
 
 def test_short_audio_is_refused(estimator):
