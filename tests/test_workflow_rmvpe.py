@@ -6,6 +6,7 @@ import time
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import REPO
 from parity_pack import save_rmvpe_formula_weights
 from test_workflow_extract import extract_config
 from test_workflow_preprocess import make_sources
@@ -63,3 +64,18 @@ def test_a_model_without_pitch_needs_no_rmvpe_weights(workflow):
     workflow.write_config({**config, "convert": {"f0_method": "rmvpe"}})
     rules = {rule for rule, _ in workflow.dry_run_jobs("extract")}
     assert "extract_features" in rules and not rules & {"extract_f0", "extract_f0_rmvpe"}
+
+
+def test_slurm_profile_sends_rmvpe_jobs_to_the_gpu_partition(workflow, monkeypatch):
+    make_sources(workflow.workdir / "voices", names=("solo",), seconds=2.0)
+    (workflow.workdir / "pretrained").mkdir()
+    (workflow.workdir / "pretrained" / "rmvpe.pt").touch()  # a dry run only checks that it exists
+    workflow.write_config(extract_config(f0_method="rmvpe"))
+    for key, value in {"ACCOUNT": "ci", "PARTITION": "cpu", "GPU_PARTITION": "gpu"}.items():
+        monkeypatch.setenv(f"RVC_SLURM_{key}", value)
+    out = workflow.run("extract", "-n", "--workflow-profile", str(REPO / "profiles" / "slurm")).stdout
+    # jobs of a group job are listed indented under it
+    assert "\n    rule slice_audio:" in out and "\nrule extract_f0_rmvpe:" in out
+    block = out.split("\nrule extract_f0_rmvpe:")[1].split("\n\n")[0]
+    resources = next(line for line in block.splitlines() if "resources:" in line)
+    assert "slurm_partition=gpu" in resources and "gpu=1" in resources
