@@ -1,13 +1,19 @@
 import os
 import re
 
+from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake.utils import validate
 
 from rvc_pipeline.logs import run_logged
 from rvc_pipeline.options import PreprocessParams
 from rvc_pipeline.sources import demo_sources, discover_sources
-from rvc_pipeline.versions import F0_VERSION, FEATURES_VERSION, INDEX_VERSION
+from rvc_pipeline.versions import (
+    F0_VERSION,
+    FEATURES_VERSION,
+    INDEX_VERSION,
+    RMVPE_VERSION,
+)
 from rvc_pipeline.workers import worker_pool
 
 validate(config, "../config/schema.yaml")
@@ -101,6 +107,50 @@ HUBERT_STANDIN = (
 
 def dataset_warnings(wildcards):
     return [] if os.path.exists(HUBERT) else [HUBERT_MISSING]
+
+
+# --- RMVPE pitch: its own rule (GPU where there is one), weights required, no stand-in ---
+RMVPE = config["pretrained"]["rmvpe"]
+
+
+def _experiments_pattern(names):
+    """A wildcard pattern matching exactly these experiments (none: a pattern matching nothing)."""
+    return "|".join(map(re.escape, names)) or "(?!)"
+
+
+# extract_f0 and extract_f0_rmvpe write the same folders; each rule matches only its experiments.
+RMVPE_F0_EXPERIMENTS = _experiments_pattern(
+    name for name, exp in EXPERIMENTS.items() if exp["f0_method"] == "rmvpe"
+)
+OTHER_F0_EXPERIMENTS = _experiments_pattern(
+    name for name, exp in EXPERIMENTS.items() if exp["f0_method"] != "rmvpe"
+)
+
+
+def _converts_with_rmvpe(name):
+    return config["convert"]["f0_method"] == "rmvpe" and EXPERIMENTS[name]["f0"]
+
+
+_RMVPE_USERS = [
+    name
+    for name, exp in EXPERIMENTS.items()
+    if (exp["f0"] and exp["f0_method"] == "rmvpe")
+    or (CONVERT[name] and _converts_with_rmvpe(name))
+]
+if _RMVPE_USERS and not os.path.isfile(RMVPE):
+    raise WorkflowError(
+        f"pretrained.rmvpe: RMVPE weights {RMVPE!r} not found, and f0_method rmvpe needs them "
+        f"(experiments: {', '.join(_RMVPE_USERS)}). Put RVC's rmvpe.pt there or set "
+        "pretrained: {rmvpe: PATH} in the config (see pretrained/README.md)."
+    )
+
+
+def convert_rmvpe_input(wildcards):
+    """The RMVPE weights when the experiment's conversion takes its pitch from them."""
+    return {"rmvpe": RMVPE} if _converts_with_rmvpe(wildcards.experiment) else {}
+
+
+# --- end RMVPE ---
 
 
 def job_device(resources):

@@ -1,6 +1,7 @@
 rule convert_audio:
     input:
         unpack(hubert_input),
+        unpack(convert_rmvpe_input),
         model="results/{experiment}/weights/{experiment}.pth",
         index_dir="results/{experiment}/index",
         audio=convert_source,

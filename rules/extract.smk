@@ -6,6 +6,8 @@ rule extract_f0:
         hz_dir=directory("results/{experiment}/2b-f0nsf/{source}"),
     log:
         "results/{experiment}/logs/extract_f0/{source}.log",
+    wildcard_constraints:
+        experiment=OTHER_F0_EXPERIMENTS,
     threads: segment_count
     params:
         method=f0_method,
@@ -21,6 +23,38 @@ rule extract_f0:
             hz_dir=output.hz_dir,
             method=params.method,
             pool=worker_pool(workflow.cores),
+            width=threads,
+        )
+
+
+rule extract_f0_rmvpe:
+    input:
+        weights=RMVPE,
+        wav_dir="results/{experiment}/1_16k_wavs/{source}",
+    output:
+        coarse_dir=directory("results/{experiment}/2a_f0/{source}"),
+        hz_dir=directory("results/{experiment}/2b-f0nsf/{source}"),
+    log:
+        "results/{experiment}/logs/extract_f0_rmvpe/{source}.log",
+    wildcard_constraints:
+        experiment=RMVPE_F0_EXPERIMENTS,
+    threads: segment_count
+    resources:
+        gpu=0,
+    params:
+        algorithm=RMVPE_VERSION,
+    run:
+        from rvc_pipeline.rmvpe import extract_rmvpe_dir
+
+        run_logged(
+            log[0],
+            extract_rmvpe_dir,
+            wav_dir=input.wav_dir,
+            coarse_dir=output.coarse_dir,
+            hz_dir=output.hz_dir,
+            weights=input.weights,
+            device=job_device(resources),
+            threads=1,
             width=threads,
         )
 

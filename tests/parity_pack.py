@@ -61,16 +61,24 @@ def formula_weights(shapes: dict[str, list[int]], salt: int = 0) -> dict[str, np
     return out
 
 
+def _normal(key: str, shape: tuple[int, ...], salt: int) -> np.ndarray:
+    return np.random.default_rng(zlib.crc32(key.encode()) ^ salt).standard_normal(shape)
+
+
+def _formula_array(key: str, shape: tuple[int, ...], salt: int) -> np.ndarray:
+    n = _normal(key, shape, salt)
+    if len(shape) >= 2:
+        w = n / np.sqrt(np.prod(shape[1:]))
+    elif key.endswith("gamma"):
+        w = 1.0 + 0.1 * n
+    else:
+        w = 0.02 * n
+    return w.astype(np.float32)
+
+
 @functools.lru_cache(maxsize=None)
 def _formula_tensor(key: str, shape: tuple[int, ...], salt: int) -> np.ndarray:
-    rng = np.random.default_rng(zlib.crc32(key.encode()) ^ salt)
-    if len(shape) >= 2:
-        w = rng.standard_normal(shape) / np.sqrt(np.prod(shape[1:]))
-    elif key.endswith("gamma"):
-        w = 1.0 + 0.1 * rng.standard_normal(shape)
-    else:
-        w = 0.02 * rng.standard_normal(shape)
-    w = w.astype(np.float32)
+    w = _formula_array(key, shape, salt)
     w.flags.writeable = False
     return w
 
@@ -81,6 +89,44 @@ def _weight_norm_g(
 ) -> np.ndarray:
     v = _formula_tensor(v_key, v_shape, salt).astype(np.float64)
     return np.sqrt((v**2).reshape(v.shape[0], -1).sum(1)).reshape(shape).astype(np.float32)
+
+
+def rmvpe_formula_weights(shapes: dict[str, list[int]], salt: int = 0) -> dict[str, torch.Tensor]:
+    """The pack's RMVPE weights (README, rmvpe files): the formula, with BatchNorm statistics and
+    scales of their own (running_var 1 + 0.1·|n|, running_mean 0.1·n, 1-d weight 1 + 0.1·n).
+
+    Not cached: 90 M parameters are better regenerated (a second or two) than kept."""
+    out = {}
+    for key, shape in shapes.items():
+        if key.endswith("num_batches_tracked"):
+            out[key] = torch.zeros(shape, dtype=torch.int64)
+            continue
+        if len(shape) >= 2 or not key.endswith(("running_var", "running_mean", ".weight")):
+            w = _formula_array(key, tuple(shape), salt)
+        else:
+            n = _normal(key, tuple(shape), salt)
+            if key.endswith("running_var"):
+                w = 1.0 + 0.1 * np.abs(n)
+            elif key.endswith("running_mean"):
+                w = 0.1 * n
+            else:
+                w = 1.0 + 0.1 * n
+        out[key] = torch.tensor(w, dtype=torch.float32)
+    return out
+
+
+def save_rmvpe_formula_weights(path: Path, half: bool = False) -> Path:
+    """Write an rmvpe.pt of the formula weights (fp16 with ``half``, as RVC's published file)."""
+    from rvc_pipeline.rmvpe.network import Rmvpe
+
+    with torch.device("meta"):
+        shapes = {key: list(t.shape) for key, t in Rmvpe().state_dict().items()}
+    weights = rmvpe_formula_weights(shapes)
+    if half:
+        weights = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(weights, path)
+    return path
 
 
 def load_formula_weights(net: torch.nn.Module, model: str) -> None:

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from parity_pack import save_rmvpe_formula_weights
 
 from rvc_pipeline import convert
 from rvc_pipeline.cli import main
@@ -270,3 +271,17 @@ def test_cli_convert(voice: dict[str, Path], capsys: pytest.CaptureFixture[str])
     assert "speaker id 109 out of range (model has 109)" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["convert", str(voice["model"])])
+
+
+def test_convert_with_rmvpe_pitch(voice: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    out = voice["root"] / "rmvpe.wav"
+    base = ["convert", str(voice["model"]), str(voice["input"]), str(out), "--hubert-standin", "tiny", "--f0-method", "rmvpe"]
+    missing = voice["root"] / "no_rmvpe.pt"
+    assert main([*base, "--rmvpe", str(missing)]) == 1
+    assert f"RMVPE weights not found at {missing}" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="f0_method rmvpe needs the RMVPE weights"):
+        convert_file(voice["model"], voice["input"], out, f0_method="rmvpe", **HUBERT)
+    weights = save_rmvpe_formula_weights(voice["root"] / "rmvpe.pt", half=True)
+    assert main([*base, "--rmvpe", str(weights)]) == 0
+    assert '"f0_method": "rmvpe"' in capsys.readouterr().out
+    assert sf.info(out).frames == sf.info(voice["input"]).frames * MODEL_SR // SR

@@ -29,6 +29,7 @@ def _convert(args: argparse.Namespace) -> None:
         sid=args.sid,
         hubert_weights=args.hubert,
         hubert_standin=args.hubert_standin,
+        rmvpe_weights=args.rmvpe,
         device=args.device,
         seed=args.seed,
     )
@@ -49,13 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--protect", type=float, default=0.33,
                          help="share of retrieval kept on unvoiced frames; 0.5 or more turns protection off")
     convert.add_argument("--transpose", type=float, default=0, help="pitch shift in semitones")
-    convert.add_argument("--f0-method", default="pm", choices=F0_METHODS)
+    convert.add_argument("--f0-method", default="pm", choices=[*F0_METHODS, "rmvpe"])
     convert.add_argument("--rms-mix-rate", type=float, default=0.25,
                          help="1 keeps the output's loudness; 0 gives it the input's envelope")
     convert.add_argument("--sid", type=int, default=0, help="speaker id")
     convert.add_argument("--hubert", type=Path, help="HuBERT/ContentVec weights (hubert_base.pt)")
     convert.add_argument("--hubert-standin", default="base",
                          help="random stand-in used when --hubert is missing (tests only)")
+    convert.add_argument("--rmvpe", type=Path, default=Path("pretrained/rmvpe.pt"),
+                         help="RVC's rmvpe.pt, read for --f0-method rmvpe (default: %(default)s)")
     convert.add_argument("--device", default="cpu")
     convert.add_argument("--seed", type=int, default=0, help="seed of the synthesiser's noise")
     convert.set_defaults(run=_convert)

@@ -25,6 +25,7 @@ from rvc_pipeline.f0 import coarse_f0, compute_f0
 from rvc_pipeline.hubert import HubertFeatureModel, load_hubert
 from rvc_pipeline.index import FEATURE_DIMS, added_index
 from rvc_pipeline.models import synthesizer_from_export
+from rvc_pipeline.rmvpe import PitchEstimator, load_rmvpe
 from rvc_pipeline.slicer import frame_rms
 
 log = logging.getLogger(__name__)
@@ -163,9 +164,19 @@ def to_int16(audio: np.ndarray) -> np.ndarray:
     return (audio * scale).astype(np.int16)
 
 
-def pitch_track(padded: np.ndarray, method: str, transpose: float) -> tuple[np.ndarray, np.ndarray]:
-    """(coarse pitch, f0 Hz) per frame of the padded audio, shifted by ``transpose`` semitones."""
-    hz = compute_f0(padded, method)
+def pitch_track(
+    padded: np.ndarray, method: str, transpose: float, rmvpe: PitchEstimator | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(coarse pitch, f0 Hz) per frame of the padded audio, shifted by ``transpose`` semitones.
+
+    ``rmvpe`` is the loaded estimator that method "rmvpe" needs; it sees the whole input at once.
+    """
+    if method == "rmvpe":
+        if rmvpe is None:
+            raise ValueError("f0_method rmvpe needs RMVPE weights (rmvpe.pt)")
+        hz = rmvpe.f0(padded)
+    else:
+        hz = compute_f0(padded, method)
     if method == "harvest":
         hz = signal.medfilt(hz, 3)
     hz = hz[: len(padded) // HOP] * 2 ** (transpose / 12)
@@ -235,11 +246,13 @@ def convert_file(
     sid: int = 0,
     hubert_weights: str | Path | None = None,
     hubert_standin: str = "base",
+    rmvpe_weights: str | Path | None = None,
     device: str = "cpu",
     seed: int = 0,
 ) -> dict:
     """Convert one recording; writes a 16-bit WAV at the model's rate and returns a summary.
 
+    ``rmvpe_weights`` (RVC's rmvpe.pt) is read when ``f0_method`` is "rmvpe" and the model has pitch.
     ``seed`` fixes the synthesiser's noise (RVC leaves it unseeded); the global torch RNG is restored.
     """
     started = time.perf_counter()
@@ -252,6 +265,11 @@ def convert_file(
     index = rows = None
     if index_path is not None and index_rate != 0:
         index, rows = load_index(index_path, model.version)
+    rmvpe = None
+    if model.f0 and f0_method == "rmvpe":
+        if rmvpe_weights is None:
+            raise ValueError("f0_method rmvpe needs the RMVPE weights (RVC's rmvpe.pt; --rmvpe on the command line)")
+        rmvpe = load_rmvpe(rmvpe_weights, device)
     hubert = load_hubert(None if hubert_weights is None else str(hubert_weights), device, hubert_standin)
     settings = _Settings(model, hubert, index, rows, index_rate, protect, sid, device)
 
@@ -259,7 +277,7 @@ def convert_file(
     padded = np.pad(audio, (t_pad, t_pad + EXTRA_CONTEXT), mode="reflect")
     pitch = pitchf = None
     if model.f0:
-        pitch, pitchf = pitch_track(padded, f0_method, transpose)
+        pitch, pitchf = pitch_track(padded, f0_method, transpose, rmvpe)
     bounds = chunk_bounds(audio)
     pieces = []
     with torch.random.fork_rng(devices=[]):
@@ -308,10 +326,12 @@ def convert_recording(
     settings: dict,
     standin: str | None,
     weights: str | Path | None = None,
+    rmvpe: str | Path | None = None,
     device: str = "cpu",
 ) -> dict:
     """``convert_file`` with an experiment's outputs: its model, the index in ``index_dir``, and
-    ``settings`` (index_rate, protect, transpose, f0_method, rms_mix_rate, sid)."""
+    ``settings`` (index_rate, protect, transpose, f0_method, rms_mix_rate, sid); ``rmvpe`` is
+    the RMVPE weights file for f0_method rmvpe."""
     return convert_file(
         model,
         audio,
@@ -319,6 +339,7 @@ def convert_recording(
         index_path=added_index(index_dir),
         hubert_weights=weights,
         hubert_standin=standin,
+        rmvpe_weights=rmvpe,
         device=device,
         **settings,
     )

@@ -2,6 +2,7 @@
 
 The Slaney mel filter bank equals librosa.filters.mel's default (htk=False, norm="slaney"),
 re-implemented here in numpy; banks are cached per parameter set by a pure cached function.
+``htk=True`` gives librosa's HTK-scale bank (still Slaney area-normalised), RMVPE's input.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ _MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP
 _LOGSTEP = np.log(6.4) / 27.0
 
 
-def hz_to_mel(hz: np.ndarray) -> np.ndarray:
-    """Slaney mel of frequencies in Hz (float64)."""
+def hz_to_mel(hz: np.ndarray, htk: bool = False) -> np.ndarray:
+    """Slaney (or HTK) mel of frequencies in Hz (float64)."""
     hz = np.asarray(hz, dtype=np.float64)
+    if htk:
+        return 2595.0 * np.log10(1.0 + hz / 700.0)
     mel = hz / _F_SP
     log_part = hz >= _MIN_LOG_HZ
     return np.where(
@@ -32,9 +35,11 @@ def hz_to_mel(hz: np.ndarray) -> np.ndarray:
     )
 
 
-def mel_to_hz(mel: np.ndarray) -> np.ndarray:
+def mel_to_hz(mel: np.ndarray, htk: bool = False) -> np.ndarray:
     """Inverse of `hz_to_mel`."""
     mel = np.asarray(mel, dtype=np.float64)
+    if htk:
+        return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
     return np.where(
         mel >= _MIN_LOG_MEL, _MIN_LOG_HZ * np.exp(_LOGSTEP * (mel - _MIN_LOG_MEL)), _F_SP * mel
     )
@@ -42,13 +47,13 @@ def mel_to_hz(mel: np.ndarray) -> np.ndarray:
 
 @functools.lru_cache(maxsize=16)
 def mel_filter_bank(
-    sr: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None
+    sr: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None, htk: bool = False
 ) -> np.ndarray:
     """Read-only float32 [n_mels, n_fft//2+1] Slaney-normalised triangular filters (librosa's)."""
     if fmax is None:
         fmax = sr / 2.0
     fft_freqs = np.fft.rfftfreq(n=n_fft, d=1.0 / sr)
-    mel_f = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
+    mel_f = mel_to_hz(np.linspace(hz_to_mel(fmin, htk), hz_to_mel(fmax, htk), n_mels + 2), htk)
     fdiff = np.diff(mel_f)
     ramps = np.subtract.outer(mel_f, fft_freqs)
     lower = -ramps[:-2] / fdiff[:-1, None]
@@ -79,11 +84,17 @@ def spectrogram(wav: Tensor, n_fft: int, hop: int, win: int) -> Tensor:
 
 
 def spec_to_mel(
-    spec: Tensor, n_fft: int, n_mels: int, sr: int, fmin: float = 0.0, fmax: float | None = None
+    spec: Tensor,
+    n_fft: int,
+    n_mels: int,
+    sr: int,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    htk: bool = False,
 ) -> Tensor:
     """Log mel [B, n_mels, T] of a magnitude spectrogram: log(clamp(mel, 1e-5))."""
     basis = torch.tensor(
-        mel_filter_bank(sr, n_fft, n_mels, fmin, fmax), dtype=spec.dtype, device=spec.device
+        mel_filter_bank(sr, n_fft, n_mels, fmin, fmax, htk), dtype=spec.dtype, device=spec.device
     )
     return torch.log(torch.clamp(torch.matmul(basis, spec), min=1e-5))
 

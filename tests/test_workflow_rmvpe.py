@@ -1,0 +1,81 @@
+"""f0_method rmvpe in the workflow: its own rule, the weights as an input, an early error without them."""
+
+import os
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import REPO
+from parity_pack import save_rmvpe_formula_weights
+from test_workflow_extract import extract_config
+from test_workflow_preprocess import make_sources
+
+from rvc_pipeline.f0 import coarse_f0
+
+
+def test_rmvpe_extract_lengths_no_rerun_and_new_weights_rerun_only_rmvpe_jobs(workflow):
+    make_sources(workflow.workdir / "voices", names=("alpha", "beta"), seconds=4.0)
+    weights = save_rmvpe_formula_weights(workflow.workdir / "pretrained" / "rmvpe.pt", half=True)
+    workflow.write_config(extract_config(f0_method="rmvpe"))
+    workflow.run("extract")
+    results = workflow.workdir / "results" / "exp"
+    checked = 0
+    for wav in sorted((results / "1_16k_wavs").glob("*/*.wav")):
+        source = wav.parent.name
+        hz = np.load(results / "2b-f0nsf" / source / f"{wav.name}.npy")
+        coarse = np.load(results / "2a_f0" / source / f"{wav.name}.npy")
+        assert hz.dtype == np.float64 and coarse.dtype == np.int64
+        assert len(hz) == sf.info(wav).frames // 160 + 1
+        np.testing.assert_array_equal(coarse, coarse_f0(hz))
+        checked += 1
+    assert checked >= 2
+    logs = sorted((results / "logs" / "extract_f0_rmvpe").glob("*.log"))
+    assert [p.stem for p in logs] == ["alpha", "beta"]
+    assert sum("loading RMVPE weights" in p.read_text() for p in logs) == 1  # once per process
+    assert not (results / "logs" / "extract_f0").exists()
+
+    assert workflow.dry_run_jobs("extract") == []
+    later = time.time() + 5
+    os.utime(weights, (later, later))
+    jobs = workflow.dry_run_jobs("extract")
+    assert sorted(w for rule, w in jobs if w) == ["experiment=exp, source=alpha", "experiment=exp, source=beta"]
+    assert {rule for rule, _ in jobs} == {"extract_f0_rmvpe", "extract"}
+
+
+@pytest.mark.parametrize(
+    "experiment, convert",
+    [({"f0_method": "rmvpe"}, {}), ({"f0_method": "pm", "convert_dir": "voices"}, {"f0_method": "rmvpe"})],
+    ids=["training", "conversion"],
+)
+def test_missing_weights_stop_the_run_before_any_job(workflow, experiment, convert):
+    make_sources(workflow.workdir / "voices", names=("solo",), seconds=2.0)
+    workflow.write_config({**extract_config(**experiment), "convert": convert, "pretrained": {"rmvpe": "w/rmvpe.pt"}})
+    result = workflow.run("extract", check=False)
+    assert result.returncode != 0
+    assert "pretrained.rmvpe: RMVPE weights 'w/rmvpe.pt' not found" in result.stderr + result.stdout
+    assert "(experiments: exp)" in result.stderr + result.stdout
+    assert not (workflow.workdir / "results").exists()
+
+
+def test_a_model_without_pitch_needs_no_rmvpe_weights(workflow):
+    make_sources(workflow.workdir / "voices", names=("solo",), seconds=2.0)
+    config = extract_config(f0=False, f0_method="rmvpe", convert_dir="voices")
+    workflow.write_config({**config, "convert": {"f0_method": "rmvpe"}})
+    rules = {rule for rule, _ in workflow.dry_run_jobs("extract")}
+    assert "extract_features" in rules and not rules & {"extract_f0", "extract_f0_rmvpe"}
+
+
+def test_slurm_profile_sends_rmvpe_jobs_to_the_gpu_partition(workflow, monkeypatch):
+    make_sources(workflow.workdir / "voices", names=("solo",), seconds=2.0)
+    (workflow.workdir / "pretrained").mkdir()
+    (workflow.workdir / "pretrained" / "rmvpe.pt").touch()  # a dry run only checks that it exists
+    workflow.write_config(extract_config(f0_method="rmvpe"))
+    for key, value in {"ACCOUNT": "ci", "PARTITION": "cpu", "GPU_PARTITION": "gpu"}.items():
+        monkeypatch.setenv(f"RVC_SLURM_{key}", value)
+    out = workflow.run("extract", "-n", "--workflow-profile", str(REPO / "profiles" / "slurm")).stdout
+    # jobs of a group job are listed indented under it
+    assert "\n    rule slice_audio:" in out and "\nrule extract_f0_rmvpe:" in out
+    block = out.split("\nrule extract_f0_rmvpe:")[1].split("\n\n")[0]
+    resources = next(line for line in block.splitlines() if "resources:" in line)
+    assert "slurm_partition=gpu" in resources and "gpu=1" in resources
