@@ -69,7 +69,9 @@ def segment_count(wildcards, input):
     Evaluated again just before the job runs, once its segments exist; 1 until then.
     """
     folder = input.wav_dir
-    return max(1, len(os.listdir(folder))) if os.path.isdir(folder) else 1
+    if not os.path.isdir(folder):
+        return 1
+    return max(1, sum(name.endswith(".wav") for name in os.listdir(folder)))
 
 
 def f0_method(wildcards):

@@ -1,12 +1,25 @@
 """Step 2b in the workflow: per-source pitch and feature jobs, f0 off, v2 features."""
 
 import os
+import shutil
 import time
 
 import numpy as np
 from test_workflow_preprocess import make_sources
 
 from rvc_pipeline.report import read_reports
+
+
+def job_threads(dry_run: str) -> dict[str, int]:
+    """Threads of each job a dry run lists, by rule (Snakemake prints the line only above 1)."""
+    threads, rule = {}, None
+    for line in map(str.strip, dry_run.splitlines()):
+        if line.startswith(("rule ", "localrule ")) and line.endswith(":"):
+            rule = line.split()[1].rstrip(":")
+            threads[rule] = 1
+        elif line.startswith("threads:") and rule is not None:
+            threads[rule] = int(line.split()[1])
+    return {rule: n for rule, n in threads.items() if rule != "extract"}
 
 
 def extract_config(**experiment):
@@ -18,6 +31,7 @@ def extract_config(**experiment):
 
 def test_extract_outputs_and_touch_reruns_only_that_sources_three_jobs(workflow):
     make_sources(workflow.workdir / "voices", seconds=5.0)
+    make_sources(workflow.workdir / "voices", names=("beta",), seconds=3.0)  # one segment
     workflow.write_config(extract_config(f0_method="harvest"))
     workflow.run("extract")
     results = workflow.workdir / "results" / "exp"
@@ -40,6 +54,16 @@ def test_extract_outputs_and_touch_reruns_only_that_sources_three_jobs(workflow)
     assert sum("RANDOMLY INITIALISED" in p.read_text() for p in logs) == 1
     warnings = [r for r in read_reports(results / "dataset_report.tsv") if r.status == "warning"]
     assert len(warnings) == 1 and "stand-in" in warnings[0].reason
+    # Per-segment jobs ask for a thread per segment (at most --cores): 1 for a one-segment source.
+    segments = {name: len(list((results / "1_16k_wavs" / name).glob("*.wav"))) for name in ("alpha", "beta")}
+    shutil.rmtree(results / "2a_f0" / "alpha")
+    shutil.rmtree(results / "3_feature256" / "beta")
+    assert segments["alpha"] > 1 and segments["beta"] == 1
+    assert job_threads(workflow.run("-n", "extract").stdout) == {
+        "extract_f0": min(2, segments["alpha"]),
+        "extract_features": min(2, segments["beta"]),
+    }
+    workflow.run("extract")
     later = time.time() + 5
     os.utime(workflow.workdir / "voices" / "beta.wav", (later, later))
     jobs = workflow.dry_run_jobs("extract")
