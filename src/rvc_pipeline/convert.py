@@ -1,4 +1,4 @@
-"""Voice conversion with an exported model and an optional index (RVC.md §7, fp32 settings).
+"""Voice conversion with an exported model and an optional index (RVC's inference pipeline, fp32 settings).
 
 One deliberate difference: every chunk gets ``EXTRA_CONTEXT`` more samples of right context and its
 output is cut to exactly its share of the input, so the result always lasts as long as the input
@@ -58,7 +58,7 @@ class VoiceModel:
 
 
 def load_model(path: str | Path, device: str = "cpu") -> VoiceModel:
-    """Load an exported small model (RVC.md §5.11; ``weights_only=True``, every weight must fit)."""
+    """Load an exported small model (docs/formats.md; ``weights_only=True``, every weight must fit)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file {path} does not exist")

@@ -1,4 +1,4 @@
-"""Pitch (f0) extraction at 16 kHz with RVC's pm / harvest / dio settings (RVC.md §2)."""
+"""Pitch (f0) extraction at 16 kHz with RVC's pm / harvest / dio settings (docs/formats.md)."""
 
 from __future__ import annotations
 

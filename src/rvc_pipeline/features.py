@@ -1,4 +1,4 @@
-"""RVC's content features per 16 kHz segment (step 2b, RVC.md §3): v1 [T,256], v2 [T,768], float32."""
+"""RVC's content features per 16 kHz segment (step 2b, docs/formats.md): v1 [T,256], v2 [T,768], float32."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""HuBERT / ContentVec content features (RVC.md §3) on transformers' HubertModel, without fairseq.
+"""HuBERT / ContentVec content features (docs/formats.md) on transformers' HubertModel, without fairseq.
 
 Weights come in one of two formats:
 

@@ -1,4 +1,4 @@
-"""Retrieval index over the training features (RVC.md §6, with the fixes of §11.8)."""
+"""Retrieval index over the training features (RVC's, with the fixes in docs/differences.md)."""
 
 from __future__ import annotations
 

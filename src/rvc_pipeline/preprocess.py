@@ -63,7 +63,7 @@ def normalise(segment: np.ndarray, p: PreprocessParams) -> tuple[np.ndarray | No
 
 
 def resample_16k(samples: np.ndarray, sr: int) -> np.ndarray:
-    """soxr HQ to 16 kHz, length fixed to ceil(n·16000/sr) as librosa ≥ 0.10 does (RVC.md §11.4)."""
+    """soxr HQ to 16 kHz, length fixed to ceil(n·16000/sr) as librosa ≥ 0.10 does (docs/differences.md)."""
     out = soxr.resample(samples, sr, FEATURE_SR, quality="HQ")
     n = math.ceil(len(samples) * FEATURE_SR / sr)
     return np.pad(out, (0, max(0, n - len(out))))[:n]

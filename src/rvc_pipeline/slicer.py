@@ -1,4 +1,4 @@
-"""Silence-based slicing (openvpi's audio-slicer algorithm, RVC's parameters: RVC.md §1.4)."""
+"""Silence-based slicing (openvpi's audio-slicer algorithm, RVC's parameters)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""RVC's GAN training loop (RVC.md §5), resumable, on one device or several (torchrun).
+"""RVC's GAN training loop, resumable (docs/differences.md), on one device or several (torchrun).
 
 Run as ``python -m rvc_pipeline.train --filelist F --config C --state-dir S [options]``; under
 torchrun every process trains on its share of the batches (gloo on CPU, nccl on CUDA) and rank 0

@@ -1,6 +1,6 @@
 """RVC's hyper-parameters (config.json sections) and the synthesiser's explicit config.
 
-`rvc_hparams` reproduces RVC's shipped `configs/{v1,v2}/{32k,40k,48k}.json` (RVC.md §4);
+`rvc_hparams` reproduces RVC's shipped `configs/{v1,v2}/{32k,40k,48k}.json`;
 `ModelConfig` replaces RVC's 18-element positional list (the exported model's `config`).
 """
 
@@ -185,7 +185,7 @@ class ModelConfig:
             raise ValueError(f"hyper-parameters lack the key {err}") from None
 
     def to_export_list(self) -> list[Any]:
-        """RVC's exported `config` list (RVC.md §5.11); the segment slot holds RVC's 32."""
+        """RVC's exported `config` list (docs/formats.md); the segment slot holds RVC's 32."""
         values = _plain(asdict(self))
         values["segment_size"] = EXPORT_SEGMENT_PLACEHOLDER
         return [values[name] for name in _EXPORT_ORDER]

@@ -1,4 +1,4 @@
-"""Linear and log-mel spectrograms exactly as RVC's mel_processing.py computes them (RVC.md §5.3).
+"""Linear and log-mel spectrograms exactly as RVC's mel_processing.py computes them.
 
 The Slaney mel filter bank equals librosa.filters.mel's default (htk=False, norm="slaney"),
 re-implemented here in numpy; banks are cached per parameter set by a pure cached function.

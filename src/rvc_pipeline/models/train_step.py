@@ -1,4 +1,4 @@
-"""One RVC training step: discriminator update, then generator update (RVC.md §5.6).
+"""One RVC training step: discriminator update, then generator update, as in RVC's train.py.
 
 Shared by the training loop and the parity test, so the numbers the test checks are the
 numbers training produces.
