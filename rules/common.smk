@@ -16,10 +16,12 @@ SAMPLE_RATES = {"32k": 32000, "40k": 40000, "48k": 48000}
 
 
 def _scan(name):
-    """(sources, ignored) of one experiment: name -> file, entry -> reason."""
+    """(sources, excluded) of one experiment: name -> file, entry -> (status, reason)."""
     exp = EXPERIMENTS[name]
     if exp["demo"]:
         return demo_sources(f"results/{name}/demo_recordings", exp["demo"]), {}
+    if not os.path.isdir(exp["input_dir"]):
+        return {}, {}
     return discover_sources(exp["input_dir"])
 
 
@@ -34,11 +36,33 @@ def _convert_scan(name):
 
 
 SOURCES = {}
-IGNORED = {}
+EXCLUDED = {}
 CONVERT = {}
+# Experiments without a single recording: reported now, their dataset_report.tsv still written,
+# but nothing to train, index or convert; the other experiments run. (One whose recordings are
+# all dropped while slicing fails at write_filelist; the profiles' keep-going lets the others
+# finish.)
+UNTRAINABLE = {}
 for _name in EXPERIMENTS:
-    SOURCES[_name], IGNORED[_name] = _scan(_name)
+    SOURCES[_name], EXCLUDED[_name] = _scan(_name)
     CONVERT[_name] = _convert_scan(_name)
+    _unused = [e for e, (status, _) in EXCLUDED[_name].items() if status != "ignored"]
+    if _unused:
+        logger.warning(
+            f"WARNING: experiment {_name!r}: {len(_unused)} entries not used (reasons in "
+            f"results/{_name}/dataset_report.tsv): {', '.join(map(repr, _unused))}"
+        )
+    if not SOURCES[_name]:
+        _folder = EXPERIMENTS[_name]["input_dir"]
+        UNTRAINABLE[_name] = (
+            f"input_dir {_folder!r} holds no recordings"
+            if os.path.isdir(_folder)
+            else f"input_dir {_folder!r} does not exist"
+        )
+        logger.warning(
+            f"WARNING: experiment {_name!r} is not trained: {UNTRAINABLE[_name]}"
+        )
+TRAINABLE = [name for name in EXPERIMENTS if name not in UNTRAINABLE]
 
 
 wildcard_constraints:
@@ -90,7 +114,10 @@ def hubert_standin(wildcards):
 
 
 def dataset_warnings(wildcards):
-    return [] if os.path.exists(HUBERT) else [HUBERT_MISSING]
+    warnings = [] if os.path.exists(HUBERT) else [HUBERT_MISSING]
+    if wildcards.experiment in UNTRAINABLE:
+        warnings.append(f"not trained: {UNTRAINABLE[wildcards.experiment]}")
+    return warnings
 
 
 def job_device(resources):
@@ -123,6 +150,7 @@ def filelist_inputs(wildcards):
         "gt_wavs": _per_source(wildcards, "0_gt_wavs"),
         "features": _per_source(wildcards, f"3_feature{FEATURE_DIMS[exp['version']]}"),
         "mute_dir": f"results/{wildcards.experiment}/mute",
+        "dataset_report": f"results/{wildcards.experiment}/dataset_report.tsv",
     }
     if exp["f0"]:
         inputs["f0_coarse"] = _per_source(wildcards, "2a_f0")
@@ -213,8 +241,8 @@ def source_reports(wildcards):
     )
 
 
-def ignored_entries(wildcards):
-    return IGNORED[wildcards.experiment]
+def excluded_entries(wildcards):
+    return EXCLUDED[wildcards.experiment]
 
 
 def source_names(wildcards):
@@ -252,20 +280,18 @@ def extract_targets(wildcards):
 
 def train_targets(wildcards):
     return extract_targets(wildcards) + [
-        f"results/{name}/weights/{name}.pth" for name in EXPERIMENTS
+        f"results/{name}/weights/{name}.pth" for name in TRAINABLE
     ]
 
 
 def index_targets(wildcards):
-    return extract_targets(wildcards) + [
-        f"results/{name}/index" for name in EXPERIMENTS
-    ]
+    return extract_targets(wildcards) + [f"results/{name}/index" for name in TRAINABLE]
 
 
 def all_targets(wildcards):
     converted = [
         f"results/{name}/converted/{recording}.wav"
-        for name in EXPERIMENTS
+        for name in TRAINABLE
         for recording in CONVERT[name]
     ]
     return train_targets(wildcards) + index_targets(wildcards) + converted

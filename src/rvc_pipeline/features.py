@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from rvc_pipeline.atomic import atomic_path
-from rvc_pipeline.atomic import save_npy
+from rvc_pipeline.atomic import atomic_path, save_npy
 from rvc_pipeline.f0 import read_wav_16k
+from rvc_pipeline.faults import fault_point
 from rvc_pipeline.hubert import MIN_SAMPLES, load_hubert
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,7 @@ def extract_features_dir(
             problems.append({"file": str(wav), "reason": "features contain NaN; not saved"})
             continue
         save_npy(Path(out_dir) / f"{wav.stem}.npy", features)
+        fault_point("features")
     for problem in problems:
         log.warning("%s: %s", problem["file"], problem["reason"])
     return problems

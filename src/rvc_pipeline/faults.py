@@ -1,0 +1,22 @@
+"""Fault injection for the crash tests: ``RVC_PIPELINE_FAULT=point[:n]`` kills the process.
+
+The process SIGKILLs itself on its n-th pass (default: first) through ``fault_point(point)``,
+at named moments in the middle of a write (see the callers), so the tests crash the workflow
+where it matters instead of guessing with timers. Unset (always, outside tests) a pass costs one
+string comparison.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+
+_POINT, _, _NTH = os.environ.get("RVC_PIPELINE_FAULT", "").partition(":")
+_passes = itertools.count(1)
+
+
+def fault_point(name: str) -> None:
+    """SIGKILL this process here if ``RVC_PIPELINE_FAULT`` names ``name`` (at its n-th pass)."""
+    if name == _POINT and next(_passes) >= int(_NTH or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
