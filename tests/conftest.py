@@ -44,7 +44,10 @@ class Workflow:
         path.write_text(yaml.safe_dump(config))
         return path
 
-    def run(self, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+    def run(
+        self, *args: str, check: bool = True, timeout: int = 900, env: dict | None = None, umask: int | None = None
+    ) -> subprocess.CompletedProcess:
+        """Run snakemake with ``args``; ``env`` adds variables, ``umask`` sets the child's umask."""
         cmd = [
             sys.executable, "-m", "snakemake",
             "--snakefile", str(REPO / "Snakefile"),
@@ -53,8 +56,11 @@ class Workflow:
             "--cores", "2",
             *args,
         ]  # fmt: skip
-        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
+        set_umask = None if umask is None else (lambda: os.umask(umask))
+        result = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, env=env, preexec_fn=set_umask
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
         return result

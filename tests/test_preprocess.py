@@ -172,3 +172,10 @@ def test_slice_source_counts_repairs_and_explains_a_loud_downmix(tmp_path):
     assert "preprocess: {downmix: average} keeps these pieces" in summed.reason
     averaged = slice_source(tmp_path / "ch8.wav", "ch8", sr, tmp_path / "e", tmp_path / "f", tmp_path / "t.tsv")
     assert (averaged.status, averaged.segments, averaged.reason) == ("ok", 2, "")
+
+
+def test_pieces_too_short_to_analyse_are_dropped():
+    kept, dropped = preprocess_wave(np.full(3199, 0.5), 32000, PreprocessParams())
+    assert kept == [] and dropped == [(0, "3199 samples, shorter than 0.1 s: too short to analyse")]
+    kept, dropped = preprocess_wave(harmonic_tone(200, 0.1, 32000).astype(np.float64), 32000, PreprocessParams())
+    assert len(kept) == 1 and dropped == []

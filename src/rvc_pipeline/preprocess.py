@@ -20,6 +20,9 @@ from rvc_pipeline.slicer import SlicerParams, slice_wave
 from rvc_pipeline.versions import PREPROCESS_VERSION
 
 FEATURE_SR = 16000
+# Shorter pieces (only a whole recording shorter than the slicer's min_length gives one) cannot
+# be analysed later: pm's pitch window is 3 periods of 50 Hz (60 ms), HuBERT's first frame 25 ms.
+MIN_PIECE_S = 0.1
 log = logging.getLogger(__name__)
 
 
@@ -114,6 +117,9 @@ def preprocess_wave(
     kept, dropped = [], []
     pieces = [piece for chunk in slice_wave(filtered, sr, p.slicer) for piece in cut_segments(chunk, sr, p.per, p.overlap)]
     for number, piece in enumerate(pieces):
+        if len(piece) < MIN_PIECE_S * sr:
+            dropped.append((number, f"{len(piece)} samples, shorter than {MIN_PIECE_S:g} s: too short to analyse"))
+            continue
         scaled, reason = normalise(piece, p)
         if scaled is None:
             dropped.append((number, reason))
