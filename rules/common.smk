@@ -35,33 +35,36 @@ def _convert_scan(name):
     return {}
 
 
+def _warn_unused(name):
+    """Name, when the run starts, the entries that look like recordings but are not used."""
+    unused = [e for e, (status, _) in EXCLUDED[name].items() if status != "ignored"]
+    if unused:
+        logger.warning(
+            f"WARNING: experiment {name!r}: {len(unused)} entries not used (reasons in "
+            f"results/{name}/dataset_report.tsv): {', '.join(map(repr, unused))}"
+        )
+
+
+def _untrainable(name):
+    """Why an experiment without a single recording is not trained (warned about now)."""
+    folder = EXPERIMENTS[name]["input_dir"]
+    exists = "holds no recordings" if os.path.isdir(folder) else "does not exist"
+    reason = f"input_dir {folder!r} {exists}"
+    logger.warning(f"WARNING: experiment {name!r} is not trained: {reason}")
+    return reason
+
+
 SOURCES = {}
 EXCLUDED = {}
 CONVERT = {}
-# Experiments without a single recording: reported now, their dataset_report.tsv still written,
-# but nothing to train, index or convert; the other experiments run. (One whose recordings are
-# all dropped while slicing fails at write_filelist; the profiles' keep-going lets the others
-# finish.)
-UNTRAINABLE = {}
 for _name in EXPERIMENTS:
     SOURCES[_name], EXCLUDED[_name] = _scan(_name)
     CONVERT[_name] = _convert_scan(_name)
-    _unused = [e for e, (status, _) in EXCLUDED[_name].items() if status != "ignored"]
-    if _unused:
-        logger.warning(
-            f"WARNING: experiment {_name!r}: {len(_unused)} entries not used (reasons in "
-            f"results/{_name}/dataset_report.tsv): {', '.join(map(repr, _unused))}"
-        )
-    if not SOURCES[_name]:
-        _folder = EXPERIMENTS[_name]["input_dir"]
-        UNTRAINABLE[_name] = (
-            f"input_dir {_folder!r} holds no recordings"
-            if os.path.isdir(_folder)
-            else f"input_dir {_folder!r} does not exist"
-        )
-        logger.warning(
-            f"WARNING: experiment {_name!r} is not trained: {UNTRAINABLE[_name]}"
-        )
+    _warn_unused(_name)
+# An experiment without recordings still gets its dataset_report.tsv but is left out of the
+# train, index and convert targets, so the others run. (One whose recordings are all dropped
+# while slicing fails at write_filelist; the profiles' keep-going lets the others finish.)
+UNTRAINABLE = {name: _untrainable(name) for name in EXPERIMENTS if not SOURCES[name]}
 TRAINABLE = [name for name in EXPERIMENTS if name not in UNTRAINABLE]
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -31,6 +34,28 @@ def harmonic_tone(f0: float, seconds: float, sr: int, amplitude: float = 0.5, pa
     t = np.arange(int(seconds * sr)) / sr
     wave = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, partials + 1) if f0 * k < sr / 2)
     return (amplitude * wave / np.abs(wave).max()).astype(np.float32)
+
+
+@contextlib.contextmanager
+def training_lock_holder(state_dir: Path):
+    """Another process holding the training lock of ``state_dir`` (yielded); SIGKILLed at the end."""
+    code = textwrap.dedent(
+        """
+        import sys, time
+        from pathlib import Path
+        from rvc_pipeline.experiment import training_lock
+        with training_lock(Path(sys.argv[1])):
+            print("locked", flush=True)
+            time.sleep(600)
+        """
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code, str(state_dir)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        yield holder
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
 
 
 class Workflow:

@@ -2,41 +2,25 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import textwrap
 
 import pytest
+from conftest import training_lock_holder
 
 from rvc_pipeline.experiment import LOCK_FILE, TrainingLockedError, require_segments, train_experiment, training_lock
 from rvc_pipeline.report import SourceReport, merge_reports, write_source_report
 
-HOLD_LOCK = textwrap.dedent(
-    """
-    import sys, time
-    from pathlib import Path
-    from rvc_pipeline.experiment import training_lock
-    with training_lock(Path(sys.argv[1])):
-        print("locked", flush=True)
-        time.sleep(600)
-    """
-)
-
 
 def test_a_second_trainer_stops_at_once_and_a_killed_holder_frees_the_lock(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(tmp_path)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with training_lock_holder(tmp_path) as holder:
         before = sorted(p.name for p in tmp_path.iterdir())
         with pytest.raises(TrainingLockedError, match=f"being trained by pid {holder.pid} on ") as err:
             train_experiment(tmp_path / "filelist.txt", tmp_path / "config.json", tmp_path / "trained.json",
                              state_dir=tmp_path, options={})  # fmt: skip
         assert str(tmp_path / LOCK_FILE) in str(err.value)
         assert sorted(p.name for p in tmp_path.iterdir()) == before == [LOCK_FILE]
-    finally:
-        holder.send_signal(signal.SIGKILL)
-        holder.wait(timeout=30)
     with training_lock(tmp_path):  # the kernel released it with the process
         pass
 
