@@ -133,6 +133,10 @@ def output_folder(wildcards, output):
     return os.path.dirname(output[0])
 
 
+def input_folder(wildcards):
+    return EXPERIMENTS[wildcards.experiment].get("input_dir")
+
+
 def speaker_id(wildcards):
     return EXPERIMENTS[wildcards.experiment]["speaker_id"]
 
@@ -153,7 +157,7 @@ def filelist_inputs(wildcards):
         "gt_wavs": _per_source(wildcards, "0_gt_wavs"),
         "features": _per_source(wildcards, f"3_feature{FEATURE_DIMS[exp['version']]}"),
         "mute_dir": f"results/{wildcards.experiment}/mute",
-        "dataset_report": f"results/{wildcards.experiment}/dataset_report.tsv",
+        "source_reports": source_reports(wildcards),
     }
     if exp["f0"]:
         inputs["f0_coarse"] = _per_source(wildcards, "2a_f0")
@@ -239,7 +243,8 @@ def convert_settings(wildcards):
 
 def source_reports(wildcards):
     return expand(
-        "results/{{experiment}}/reports/slice_audio/{source}.tsv",
+        "results/{experiment}/reports/slice_audio/{source}.tsv",
+        experiment=wildcards.experiment,
         source=SOURCES[wildcards.experiment],
     )
 

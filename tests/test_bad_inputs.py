@@ -60,6 +60,7 @@ CASES = {
     "eight.wav": (lambda p: sf.write(p, np.stack([_voice(4.0, seed=4)] * 8, 1), SR), "ok", "", True),
     "notes.txt": (lambda p: p.write_text("not a recording\n"), "skipped", "cannot decode audio", False),
     "empty.wav": (lambda p: p.write_bytes(b""), "skipped", "empty file", False),
+    "zero.wav": (lambda p: sf.write(p, np.zeros(0, np.float32), SR), "skipped", "no audio samples", False),
     "one_sample.wav": (lambda p: sf.write(p, np.full(1, 0.5, np.float32), SR), "empty", "no segment kept", False),
     "silent.wav": (lambda p: sf.write(p, np.zeros(3 * SR, np.float32), SR), "empty", "no segment kept", False),
     "cut.mp3": (_truncated_mp3, "partial", "truncated", True),

@@ -10,7 +10,7 @@ import pytest
 from conftest import training_lock_holder
 
 from rvc_pipeline.experiment import LOCK_FILE, TrainingLockedError, require_segments, train_experiment, training_lock
-from rvc_pipeline.report import SourceReport, merge_reports, write_source_report
+from rvc_pipeline.report import SourceReport, write_source_report
 
 
 def test_a_second_trainer_stops_at_once_and_a_killed_holder_frees_the_lock(tmp_path):
@@ -31,22 +31,26 @@ def test_nothing_to_train_lists_every_entry_and_why(tmp_path):
         SourceReport("notes.txt", "notes", "skipped", "cannot decode audio (Invalid data)"),
         SourceReport("loud.wav", "loud", "empty", "no segment kept", dropped="piece 0: peak 3.050 > 2.5"),
     ]
+    folder = tmp_path / "voices"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "gone.wav").symlink_to("nowhere.wav")
     reports = [tmp_path / f"{row.name}.tsv" for row in rows]
     for row, path in zip(rows, reports):
         write_source_report(row, path)
-    merge_reports(reports, {"sub": ("ignored", "folder")}, ["stand-in HuBERT"], tmp_path / "dataset_report.tsv")
     with pytest.raises(ValueError) as err:
-        require_segments(tmp_path / "dataset_report.tsv")
+        require_segments(reports, str(folder))
     assert str(err.value).splitlines() == [
-        f"nothing to train on: no recording kept a segment (see {tmp_path / 'dataset_report.tsv'}):",
+        f"nothing to train on: no recording in {str(folder)!r} kept a segment:",
+        "  gone.wav: skipped: broken link: its target 'nowhere.wav' does not exist",
         "  loud.wav: empty: no segment kept; piece 0: peak 3.050 > 2.5",
         "  notes.txt: skipped: cannot decode audio (Invalid data)",
         "  silent.wav: empty: no segment kept (silent or every piece dropped)",
-        "  sub: ignored: folder",
+        "  sub: ignored: folder: only files directly in input_dir are read",
     ]
-    merge_reports([], {}, [], tmp_path / "none.tsv")
-    with pytest.raises(ValueError, match="its input folder holds no recordings"):
-        require_segments(tmp_path / "none.tsv")
+    with pytest.raises(ValueError, match="(it holds no recordings)"):
+        require_segments([], None)
+    write_source_report(SourceReport("ok.wav", "ok", segments=1), tmp_path / "ok.tsv")
+    require_segments([*reports, tmp_path / "ok.tsv"], str(folder))  # one segment is enough
 
 
 FAILING_JOB = textwrap.dedent(

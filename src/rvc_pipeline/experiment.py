@@ -28,7 +28,8 @@ from rvc_pipeline.checkpoint import complete_pairs, load_checkpoint, move_aside
 from rvc_pipeline.export import export_model
 from rvc_pipeline.filelist import write_config, write_filelist
 from rvc_pipeline.models import ModelConfig, rvc_hparams, tiny_hparams
-from rvc_pipeline.report import read_reports
+from rvc_pipeline.report import entry_rows, read_reports
+from rvc_pipeline.sources import discover_sources
 from rvc_pipeline.train import TrainOptions, options_argv, train
 
 log = logging.getLogger(__name__)
@@ -50,17 +51,21 @@ class TrainingLockedError(RuntimeError):
     """Another process is training the same experiment."""
 
 
-def require_segments(dataset_report: str | os.PathLike) -> None:
-    """Raise, listing every entry of the input and what became of it, when none gave a segment."""
-    rows = [row for row in read_reports(dataset_report) if row.status != "warning"]
-    if any(row.segments for row in rows):
+def require_segments(source_reports: list[str | os.PathLike], input_dir: str | None) -> None:
+    """Raise, listing every entry of ``input_dir`` and what became of it, when none gave a segment.
+
+    ``source_reports`` are the per-source reports of slicing; the entries never sliced are read
+    from ``input_dir`` again (only on failure, so adding one to the folder reruns nothing here).
+    """
+    if any(row.segments for path in source_reports for row in read_reports(path)):
         return
+    excluded = discover_sources(input_dir)[1] if input_dir and os.path.isdir(input_dir) else {}
     lines = []
-    for row in rows:
+    for row in entry_rows(source_reports, excluded):
         why = "; ".join(part for part in (row.reason, row.dropped[:200]) if part)
         lines.append(f"  {row.source}: {row.status}" + (f": {why}" if why else ""))
-    listing = "\n".join(lines) if lines else "  (its input folder holds no recordings)"
-    raise ValueError(f"nothing to train on: no recording kept a segment (see {dataset_report}):\n{listing}")
+    listing = "\n".join(lines) if lines else "  (it holds no recordings)"
+    raise ValueError(f"nothing to train on: no recording in {input_dir!r} kept a segment:\n{listing}")
 
 
 def prepare_training(
@@ -68,7 +73,8 @@ def prepare_training(
     config: str | os.PathLike,
     report: str | os.PathLike,
     *,
-    dataset_report: str | os.PathLike,
+    source_reports: list[str],
+    input_dir: str | None,
     gt_wavs: list[str],
     features: list[str],
     f0_coarse: list[str] | None,
@@ -83,9 +89,9 @@ def prepare_training(
 ) -> None:
     """``filelist.txt`` and ``config.json`` (RVC's formats), and the report of clips left out.
 
-    Fails listing each recording and why it gave nothing when ``dataset_report`` shows no segment.
+    Fails listing each recording and why it gave nothing when no recording kept a segment.
     """
-    require_segments(dataset_report)
+    require_segments(source_reports, input_dir)
     hparams = experiment_hparams(model, sample_rate, version)
     rows = write_filelist(
         filelist,

@@ -55,16 +55,22 @@ def write_source_report(report: SourceReport, path: str | os.PathLike) -> None:
     _write([report], path)
 
 
+def entry_rows(source_reports: list[str | os.PathLike], excluded: Excluded) -> list[SourceReport]:
+    """One row per entry of the input: the per-source reports and the entries never sliced
+    (entry -> (status, reason)), by entry name."""
+    rows = [row for path in source_reports for row in read_reports(path)]
+    rows += [SourceReport(source=entry, status=status, reason=reason) for entry, (status, reason) in excluded.items()]
+    return sorted(rows, key=lambda r: r.source)
+
+
 def merge_reports(
     source_reports: list[str | os.PathLike],
     excluded: Excluded,
     warnings: list[str],
     out_path: str | os.PathLike,
 ) -> list[SourceReport]:
-    """Merge per-source reports with the entries never sliced (entry -> (status, reason)) and warnings."""
-    rows = [row for path in source_reports for row in read_reports(path)]
-    rows += [SourceReport(source=entry, status=status, reason=reason) for entry, (status, reason) in excluded.items()]
-    rows.sort(key=lambda r: r.source)
+    """Write the rows of ``entry_rows`` and then the warnings."""
+    rows = entry_rows(source_reports, excluded)
     rows += [SourceReport(source="*", status="warning", reason=text) for text in warnings]
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     _write(rows, out_path)
