@@ -4,6 +4,7 @@ import re
 from snakemake.logging import logger
 from snakemake.utils import validate
 
+from rvc_pipeline.locks import lock_holder
 from rvc_pipeline.logs import run_logged
 from rvc_pipeline.preprocess import PreprocessParams
 from rvc_pipeline.versions import F0_VERSION, FEATURES_VERSION, INDEX_VERSION
@@ -66,6 +67,24 @@ for _name in EXPERIMENTS:
 # while slicing fails at write_filelist; the profiles' keep-going lets the others finish.)
 UNTRAINABLE = {name: _untrainable(name) for name in EXPERIMENTS if not SOURCES[name]}
 TRAINABLE = [name for name in EXPERIMENTS if name not in UNTRAINABLE]
+
+
+def _trained_elsewhere(name):
+    """Who trains the experiment now (another run, e.g. one left running before --unlock)."""
+    holder = lock_holder(f"results/{name}")
+    if holder:
+        logger.warning(
+            f"WARNING: experiment {name!r} is being trained by {holder}: this run leaves its "
+            "training and conversions alone"
+        )
+    return holder
+
+
+# Checked by the main process only: cluster jobs parse the workflow again while training runs.
+BUSY = [
+    name for name in TRAINABLE if workflow.is_main_process and _trained_elsewhere(name)
+]
+TO_TRAIN = [name for name in TRAINABLE if name not in BUSY]
 
 
 wildcard_constraints:
@@ -288,7 +307,7 @@ def extract_targets(wildcards):
 
 def train_targets(wildcards):
     return extract_targets(wildcards) + [
-        f"results/{name}/weights/{name}.pth" for name in TRAINABLE
+        f"results/{name}/weights/{name}.pth" for name in TO_TRAIN
     ]
 
 
@@ -299,7 +318,7 @@ def index_targets(wildcards):
 def all_targets(wildcards):
     converted = [
         f"results/{name}/converted/{recording}.wav"
-        for name in TRAINABLE
+        for name in TO_TRAIN
         for recording in CONVERT[name]
     ]
     return train_targets(wildcards) + index_targets(wildcards) + converted

@@ -43,7 +43,7 @@ def training_lock_holder(state_dir: Path):
         """
         import sys, time
         from pathlib import Path
-        from rvc_pipeline.experiment import training_lock
+        from rvc_pipeline.locks import training_lock
         with training_lock(Path(sys.argv[1])):
             print("locked", flush=True)
             time.sleep(600)

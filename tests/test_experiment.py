@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -9,20 +10,24 @@ import textwrap
 import pytest
 from conftest import training_lock_holder
 
-from rvc_pipeline.experiment import LOCK_FILE, TrainingLockedError, require_segments, train_experiment, training_lock
+from rvc_pipeline.experiment import require_segments, train_experiment
+from rvc_pipeline.locks import LOCK_FILE, TrainingLockedError, lock_holder, training_lock
 from rvc_pipeline.report import SourceReport, write_source_report
 
 
 def test_a_second_trainer_stops_at_once_and_a_killed_holder_frees_the_lock(tmp_path):
+    assert lock_holder(tmp_path) is None and not (tmp_path / LOCK_FILE).exists()  # a probe creates nothing
     with training_lock_holder(tmp_path) as holder:
+        assert lock_holder(tmp_path).startswith(f"pid {holder.pid} on ")
         before = sorted(p.name for p in tmp_path.iterdir())
         with pytest.raises(TrainingLockedError, match=f"being trained by pid {holder.pid} on ") as err:
             train_experiment(tmp_path / "filelist.txt", tmp_path / "config.json", tmp_path / "trained.json",
                              state_dir=tmp_path, options={})  # fmt: skip
         assert str(tmp_path / LOCK_FILE) in str(err.value)
         assert sorted(p.name for p in tmp_path.iterdir()) == before == [LOCK_FILE]
-    with training_lock(tmp_path):  # the kernel released it with the process
-        pass
+    assert lock_holder(tmp_path) is None  # the kernel released it with the process
+    with training_lock(tmp_path):
+        assert lock_holder(tmp_path).startswith(f"pid {os.getpid()} on ")
 
 
 def test_nothing_to_train_lists_every_entry_and_why(tmp_path):

@@ -9,24 +9,20 @@ lost) and training starts afresh, so an added recording really retrains the mode
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from rvc_pipeline.atomic import atomic_path, remove_stale_temps
 from rvc_pipeline.checkpoint import complete_pairs, load_checkpoint, move_aside
 from rvc_pipeline.export import export_model
 from rvc_pipeline.filelist import write_config, write_filelist
+from rvc_pipeline.locks import training_lock
 from rvc_pipeline.models import ModelConfig, rvc_hparams, tiny_hparams
 from rvc_pipeline.report import entry_rows, read_reports
 from rvc_pipeline.sources import discover_sources
@@ -35,7 +31,6 @@ from rvc_pipeline.train import TrainOptions, options_argv, train
 log = logging.getLogger(__name__)
 
 INPUTS_FILE = "train_inputs.json"
-LOCK_FILE = "train.lock"
 # The training job's own files in the state folder (their temp files are stale when it starts).
 STATE_FILES = ("G_*.pth", "D_*.pth", "losses.tsv", INPUTS_FILE)
 # Options that only say how long or how to run, not what is learnt: changing them continues training.
@@ -45,10 +40,6 @@ CONTINUING_OPTIONS = {"epochs", "save_every_epoch", "keep_latest_only", "num_wor
 def experiment_hparams(model: str, sample_rate: int, version: str) -> dict:
     """RVC's config.json for the rate and version, or the tiny model of the tests and the demo."""
     return rvc_hparams(sample_rate, version) if model == "rvc" else tiny_hparams(sample_rate)
-
-
-class TrainingLockedError(RuntimeError):
-    """Another process is training the same experiment."""
 
 
 def require_segments(source_reports: list[str | os.PathLike], input_dir: str | None) -> None:
@@ -134,31 +125,6 @@ def _supersede_if_changed(state_dir: Path, fingerprint: dict) -> None:
         )
     with atomic_path(recorded_path) as tmp:
         tmp.write_text(json.dumps(fingerprint, indent=1, sort_keys=True) + "\n")
-
-
-@contextlib.contextmanager
-def training_lock(state_dir: Path) -> Iterator[None]:
-    """Hold an exclusive OS lock (flock) on the experiment's training state while the block runs.
-
-    The kernel releases it when the process ends, however it ends, so a killed job leaves no
-    stale lock; a second process fails at once, naming the holder, without touching the state.
-    """
-    path = state_dir / LOCK_FILE
-    with open(path, "a+", encoding="utf-8") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise TrainingLockedError(
-                f"{state_dir} is being trained by {holder} (it holds {path}): this job stops and "
-                "leaves the experiment alone; wait for that run to finish or stop it"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
-        handle.flush()
-        yield
 
 
 def train_experiment(
