@@ -10,6 +10,7 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 LOCK_FILE = "train.lock"
 # lock_holder's probe holds the lock for a moment: a trainer starting then tries a little longer.
@@ -47,7 +48,7 @@ def training_lock(state_dir: str | os.PathLike) -> Iterator[None]:
         yield
 
 
-def _holder(handle) -> str:
+def _holder(handle: IO[str]) -> str:
     handle.seek(0)
     return handle.read().strip() or "another process"
 
