@@ -5,6 +5,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake.utils import validate
 
+from rvc_pipeline.locks import lock_holder
 from rvc_pipeline.logs import run_logged
 from rvc_pipeline.options import PreprocessParams
 from rvc_pipeline.sources import demo_sources, discover_sources
@@ -23,10 +24,12 @@ SAMPLE_RATES = {"32k": 32000, "40k": 40000, "48k": 48000}
 
 
 def _scan(name):
-    """(sources, ignored) of one experiment: name -> file, entry -> reason."""
+    """(sources, excluded) of one experiment: name -> file, entry -> (status, reason)."""
     exp = EXPERIMENTS[name]
     if exp["demo"]:
         return demo_sources(f"results/{name}/demo_recordings", exp["demo"]), {}
+    if not os.path.isdir(exp["input_dir"]):
+        return {}, {}
     return discover_sources(exp["input_dir"])
 
 
@@ -40,12 +43,55 @@ def _convert_scan(name):
     return {}
 
 
+def _warn_unused(name):
+    """Name, when the run starts, the entries that look like recordings but are not used."""
+    unused = [e for e, (status, _) in EXCLUDED[name].items() if status != "ignored"]
+    if unused:
+        logger.warning(
+            f"WARNING: experiment {name!r}: {len(unused)} entries not used (reasons in "
+            f"results/{name}/dataset_report.tsv): {', '.join(map(repr, unused))}"
+        )
+
+
+def _untrainable(name):
+    """Why an experiment without a single recording is not trained (warned about now)."""
+    folder = EXPERIMENTS[name]["input_dir"]
+    exists = "holds no recordings" if os.path.isdir(folder) else "does not exist"
+    reason = f"input_dir {folder!r} {exists}"
+    logger.warning(f"WARNING: experiment {name!r} is not trained: {reason}")
+    return reason
+
+
 SOURCES = {}
-IGNORED = {}
+EXCLUDED = {}
 CONVERT = {}
 for _name in EXPERIMENTS:
-    SOURCES[_name], IGNORED[_name] = _scan(_name)
+    SOURCES[_name], EXCLUDED[_name] = _scan(_name)
     CONVERT[_name] = _convert_scan(_name)
+    _warn_unused(_name)
+# An experiment without recordings still gets its dataset_report.tsv but is left out of the
+# train, index and convert targets, so the others run. (One whose recordings are all dropped
+# while slicing fails at write_filelist; the profiles' keep-going lets the others finish.)
+UNTRAINABLE = {name: _untrainable(name) for name in EXPERIMENTS if not SOURCES[name]}
+TRAINABLE = [name for name in EXPERIMENTS if name not in UNTRAINABLE]
+
+
+def _trained_elsewhere(name):
+    """Who trains the experiment now (another run, e.g. one left running before --unlock)."""
+    holder = lock_holder(f"results/{name}")
+    if holder:
+        logger.warning(
+            f"WARNING: experiment {name!r} is being trained by {holder}: this run leaves its "
+            "training and conversions alone"
+        )
+    return holder
+
+
+# Checked by the main process only: cluster jobs parse the workflow again while training runs.
+BUSY = [
+    name for name in TRAINABLE if workflow.is_main_process and _trained_elsewhere(name)
+]
+TO_TRAIN = [name for name in TRAINABLE if name not in BUSY]
 
 
 wildcard_constraints:
@@ -108,7 +154,10 @@ HUBERT_STANDIN = (
 
 
 def dataset_warnings(wildcards):
-    return [] if os.path.exists(HUBERT) else [HUBERT_MISSING]
+    warnings = [] if os.path.exists(HUBERT) else [HUBERT_MISSING]
+    if wildcards.experiment in UNTRAINABLE:
+        warnings.append(f"not trained: {UNTRAINABLE[wildcards.experiment]}")
+    return warnings
 
 
 # --- RMVPE pitch: its own rule (GPU where there is one), weights required, no stand-in ---
@@ -165,6 +214,10 @@ def output_folder(wildcards, output):
     return os.path.dirname(output[0])
 
 
+def input_folder(wildcards):
+    return EXPERIMENTS[wildcards.experiment].get("input_dir")
+
+
 def speaker_id(wildcards):
     return EXPERIMENTS[wildcards.experiment]["speaker_id"]
 
@@ -185,6 +238,7 @@ def filelist_inputs(wildcards):
         "gt_wavs": _per_source(wildcards, "0_gt_wavs"),
         "features": _per_source(wildcards, f"3_feature{FEATURE_DIMS[exp['version']]}"),
         "mute_dir": f"results/{wildcards.experiment}/mute",
+        "source_reports": source_reports(wildcards),
     }
     if exp["f0"]:
         inputs["f0_coarse"] = _per_source(wildcards, "2a_f0")
@@ -270,13 +324,14 @@ def convert_settings(wildcards):
 
 def source_reports(wildcards):
     return expand(
-        "results/{{experiment}}/reports/slice_audio/{source}.tsv",
+        "results/{experiment}/reports/slice_audio/{source}.tsv",
+        experiment=wildcards.experiment,
         source=SOURCES[wildcards.experiment],
     )
 
 
-def ignored_entries(wildcards):
-    return IGNORED[wildcards.experiment]
+def excluded_entries(wildcards):
+    return EXCLUDED[wildcards.experiment]
 
 
 def source_names(wildcards):
@@ -307,11 +362,11 @@ def extract_targets(wildcards):
 
 
 def _weights(wildcards):
-    return [f"results/{name}/weights/{name}.pth" for name in EXPERIMENTS]
+    return [f"results/{name}/weights/{name}.pth" for name in TO_TRAIN]
 
 
 def _indexes(wildcards):
-    return [f"results/{name}/index" for name in EXPERIMENTS]
+    return [f"results/{name}/index" for name in TRAINABLE]
 
 
 def train_targets(wildcards):
@@ -326,7 +381,7 @@ def index_targets(wildcards):
 def all_targets(wildcards):
     converted = [
         f"results/{name}/converted/{recording}.wav"
-        for name in EXPERIMENTS
+        for name in TO_TRAIN
         for recording in CONVERT[name]
     ]
     return (

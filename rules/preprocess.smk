@@ -47,7 +47,7 @@ rule report_dataset:
         "results/{experiment}/logs/report_dataset.log",
     localrule: True
     params:
-        ignored=ignored_entries,
+        excluded=excluded_entries,
         sources=source_names,
         warnings=dataset_warnings,
     run:

@@ -38,6 +38,7 @@ rule write_filelist:
         spk_id=speaker_id,
         seed=config["train"]["seed"],
         precision=config["train"]["precision"],
+        input_dir=input_folder,
     run:
         from rvc_pipeline.experiment import prepare_training
 

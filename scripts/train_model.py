@@ -1,13 +1,14 @@
 """train_model: resumable RVC training of one experiment (DDP when the job has several GPUs)."""
 
 from rvc_pipeline.experiment import train_experiment
-from rvc_pipeline.logs import to_rule_log
+from rvc_pipeline.logs import run_script
 
-to_rule_log(snakemake.log[0])
-train_experiment(
-    snakemake.input.filelist,
-    snakemake.input.config,
-    snakemake.output.trained,
+run_script(
+    snakemake.log[0],
+    train_experiment,
+    filelist=snakemake.input.filelist,
+    config=snakemake.input.config,
+    trained=snakemake.output.trained,
     state_dir=snakemake.params.state_dir,
     options=snakemake.params.options,
     gpus=int(snakemake.resources.get("gpu", 0)),

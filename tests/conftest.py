@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -33,6 +36,28 @@ def harmonic_tone(f0: float, seconds: float, sr: int, amplitude: float = 0.5, pa
     return (amplitude * wave / np.abs(wave).max()).astype(np.float32)
 
 
+@contextlib.contextmanager
+def training_lock_holder(state_dir: Path):
+    """Another process holding the training lock of ``state_dir`` (yielded); SIGKILLed at the end."""
+    code = textwrap.dedent(
+        """
+        import sys, time
+        from pathlib import Path
+        from rvc_pipeline.locks import training_lock
+        with training_lock(Path(sys.argv[1])):
+            print("locked", flush=True)
+            time.sleep(600)
+        """
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code, str(state_dir)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        yield holder
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+
+
 class Workflow:
     """Runs this repository's Snakefile in a temporary working directory."""
 
@@ -44,7 +69,10 @@ class Workflow:
         path.write_text(yaml.safe_dump(config))
         return path
 
-    def run(self, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+    def run(
+        self, *args: str, check: bool = True, timeout: int = 900, env: dict | None = None, umask: int | None = None
+    ) -> subprocess.CompletedProcess:
+        """Run snakemake with ``args``; ``env`` adds variables, ``umask`` sets the child's umask."""
         cmd = [
             sys.executable, "-m", "snakemake",
             "--snakefile", str(REPO / "Snakefile"),
@@ -53,8 +81,11 @@ class Workflow:
             "--cores", "2",
             *args,
         ]  # fmt: skip
-        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
+        set_umask = None if umask is None else (lambda: os.umask(umask))
+        result = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, env=env, preexec_fn=set_umask
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
         return result

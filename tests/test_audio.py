@@ -6,7 +6,7 @@ import pytest
 import soundfile as sf
 from conftest import harmonic_tone, need_shared_data
 
-from rvc_pipeline.audio import AudioDecodeError, decode_audio, load_audio
+from rvc_pipeline.audio import AudioDecodeError, decode_audio, load_audio, repair_nonfinite
 
 
 def encode(path, samples: np.ndarray, sr: int, codec: str, layout: str = "mono") -> None:
@@ -90,3 +90,58 @@ def test_bad_inputs_raise_naming_the_file(tmp_path, make, message):
     with pytest.raises(AudioDecodeError, match=message) as err:
         load_audio(path, 40000)
     assert str(path) in str(err.value)
+
+
+def test_repair_interpolates_short_runs_and_leaves_long_ones():
+    x = np.linspace(0.0, 1.0, 101)
+    y = x.copy()
+    y[[10, 40, 41]] = [np.nan, np.inf, -np.inf]
+    y[60:70] = np.nan
+    assert repair_nonfinite(y, max_run=2) == (3, 10)
+    np.testing.assert_allclose(y[[10, 40, 41]], x[[10, 40, 41]])  # linear ramp: exact
+    assert np.isnan(y[60:70]).all() and np.isfinite(np.delete(y, range(60, 70))).all()
+    edge = np.array([np.nan, 0.5, 0.25, np.inf])
+    assert repair_nonfinite(edge, 1) == (2, 0) and edge.tolist() == [0.5, 0.5, 0.25, 0.25]
+
+
+@pytest.mark.parametrize(("subtype", "channels"), [("FLOAT", 1), ("DOUBLE", 1), ("FLOAT", 2)])
+def test_isolated_non_finite_samples_are_repaired_before_resampling(tmp_path, subtype, channels):
+    sr = 32000
+    tone = harmonic_tone(200, 2.0, sr)
+    samples = np.stack([tone] * channels, 1)
+    rng = np.random.default_rng(0)
+    spots = rng.choice(len(tone), 21, replace=False)
+    samples[spots, 0] = rng.choice([np.nan, np.inf, -np.inf], 21)
+    sf.write(tmp_path / "nan.wav", samples, sr, subtype=subtype)
+    decoded = decode_audio(tmp_path / "nan.wav", 40000)
+    sf.write(tmp_path / "clean.wav", np.stack([tone] * channels, 1), sr, subtype=subtype)
+    clean = load_audio(tmp_path / "clean.wav", 40000)
+    assert (decoded.repaired, decoded.nonfinite) == (21, 0)
+    assert np.isfinite(decoded.samples).all()
+    assert np.abs(decoded.samples - clean).max() < 0.05
+
+
+def test_a_long_non_finite_run_is_left_for_the_slicer_to_drop(tmp_path):
+    tone = harmonic_tone(200, 2.0, 16000)
+    tone[8000:8400] = np.nan  # 25 ms
+    sf.write(tmp_path / "gap.wav", tone, 16000, subtype="FLOAT")
+    decoded = decode_audio(tmp_path / "gap.wav", 16000)
+    assert (decoded.repaired, decoded.nonfinite) == (0, 400)
+    assert np.flatnonzero(~np.isfinite(decoded.samples)).tolist() == list(range(8000, 8400))
+
+
+def test_downmix_of_many_channels(tmp_path):
+    """ffmpeg sums 8 channels with weights up to 1 (peak 4.41x); "auto" and "average" take the mean."""
+    tone = harmonic_tone(200, 1.0, 16000, amplitude=0.6)
+    sf.write(tmp_path / "ch8.wav", np.stack([tone] * 8, 1), 16000, subtype="FLOAT")
+    peaks = {
+        method: np.abs(decode_audio(tmp_path / "ch8.wav", 16000, downmix=method).samples).max()
+        for method in ("ffmpeg", "average", "auto")
+    }
+    assert peaks["ffmpeg"] == pytest.approx(0.6 * 4.414, rel=1e-3)
+    assert peaks["average"] == peaks["auto"] == pytest.approx(0.6, rel=1e-4)
+    assert decode_audio(tmp_path / "ch8.wav", 16000).downmix == "average"
+    sf.write(tmp_path / "st.wav", np.stack([tone, tone], 1), 16000, subtype="FLOAT")
+    assert decode_audio(tmp_path / "st.wav", 16000).downmix == "ffmpeg"  # RVC's -3 dB stereo downmix
+    with pytest.raises(ValueError, match="downmix"):
+        decode_audio(tmp_path / "st.wav", 16000, downmix="sum")

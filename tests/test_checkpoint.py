@@ -115,6 +115,23 @@ def test_latest_skips_corrupt_and_mixed_epoch_pairs(tmp_path, caplog):
     assert latest_checkpoint(tmp_path / "empty") is None
 
 
+def test_the_owner_sets_an_unloadable_pair_aside_and_never_over_an_earlier_one(tmp_path, caplog):
+    _save(tmp_path / "G_3.pth", 1, 3)
+    _save(tmp_path / "D_3.pth", 1, 3)
+    for round_ in (1, 2):
+        _save(tmp_path / "D_6.pth", 2, 6)
+        (tmp_path / "G_6.pth").write_bytes(b"corrupt %d" % round_)
+        assert latest_checkpoint(tmp_path)[0].step == 3  # a reader only skips it
+        assert (tmp_path / "G_6.pth").is_file()
+        with caplog.at_level(logging.WARNING):
+            pair, _, _ = latest_checkpoint(tmp_path, set_aside=True)
+        assert pair.step == 3 and not (tmp_path / "G_6.pth").exists() and not (tmp_path / "D_6.pth").exists()
+        assert "G_6.pth: cannot load checkpoint" in caplog.text and "moved G_6.pth and D_6.pth to" in caplog.text
+    kept = sorted((tmp_path / "corrupt").iterdir())
+    assert len(kept) == 2 and [sorted(p.name for p in k.iterdir()) for k in kept] == [["D_6.pth", "G_6.pth"]] * 2
+    assert {(k / "G_6.pth").read_bytes() for k in kept} == {b"corrupt 1", b"corrupt 2"}
+
+
 def test_load_refuses_pickled_code(tmp_path):
     torch.save({"model": {}, "hook": logging.getLogger}, tmp_path / "evil.pth")
     with pytest.raises(ValueError, match=r"evil\.pth: cannot load checkpoint"):

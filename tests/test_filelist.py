@@ -139,3 +139,11 @@ def test_mute_assets_are_generated(tmp_path):
     assert f.dtype == np.float64 and f.shape == (301,) and not f.any()
     feats = np.load(features)
     assert feats.dtype == np.float32 and feats.shape == (149, 256) and np.isfinite(feats).all()
+
+
+def test_a_separator_in_a_path_is_refused_naming_it(tmp_path):
+    exp = tmp_path / "a|b"
+    write_segment(exp, "s", "s_0", np.zeros(int(1.0 * SR), np.float32) + 0.1, np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"a\|b/0_gt_wavs/s/s_0\.wav: a path in filelist\.txt cannot hold '\|'"):
+        _write(exp, tmp_path / "filelist.txt")
+    assert not (tmp_path / "filelist.txt").exists()

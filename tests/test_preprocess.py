@@ -63,7 +63,7 @@ def test_normalisation_formula():
     [
         (np.array([0.1, 2.6, -0.3]), "peak 2.600 > 2.5"),
         (np.zeros(100), "all-zero segment"),
-        (np.array([0.1, np.nan]), "non-finite samples"),
+        (np.array([0.1, np.nan, np.inf]), "2 non-finite samples"),
     ],
 )
 def test_drop_rules(segment, reason):
@@ -138,3 +138,44 @@ def test_parity_segments_on_shared_speech(tmp_path):
             assert len(list((out / "gt").iterdir())) == len(expected)
             for j, n in enumerate(expected):
                 assert sf.info(out / "16k" / f"{source.stem}_{j}.wav").frames == math.ceil(n * 16000 / sr)
+
+
+def test_a_non_finite_run_drops_only_the_pieces_holding_it():
+    sr = 16000
+    wave = harmonic_tone(150, 12.0, sr).astype(np.float64)
+    clean, _ = preprocess_wave(wave, sr, PreprocessParams())
+    wave[int(5.0 * sr) : int(5.0 * sr) + 400] = np.nan  # in piece 1 only (pieces start every 3.4 s)
+    kept, dropped = preprocess_wave(wave, sr, PreprocessParams())
+    assert dropped == [(1, "400 non-finite samples")]
+    assert len(kept) == len(clean) - 1
+    np.testing.assert_array_equal(kept[0], clean[0])  # before the gap: untouched
+    assert all(np.isfinite(k).all() for k in kept)
+
+
+def test_slice_source_counts_repairs_and_explains_a_loud_downmix(tmp_path):
+    sr = 32000
+    voice = harmonic_tone(180, 5.0, sr, amplitude=0.6)
+    broken = voice.copy()
+    broken[[1000, 50000, 90001]] = [np.nan, np.inf, np.nan]
+    sf.write(tmp_path / "nan.wav", broken, sr, subtype="FLOAT")
+    row = slice_source(tmp_path / "nan.wav", "nan", sr, tmp_path / "a", tmp_path / "b", tmp_path / "r.tsv")
+    assert (row.status, row.repaired, row.segments) == ("ok", 3, 2)
+    assert row.reason == "3 non-finite samples interpolated from their neighbours"
+    assert read_reports(tmp_path / "r.tsv")[0].repaired == 3
+
+    sf.write(tmp_path / "ch8.wav", np.stack([voice] * 8, 1), sr, subtype="FLOAT")
+    summed = slice_source(
+        tmp_path / "ch8.wav", "ch8", sr, tmp_path / "c", tmp_path / "d", tmp_path / "s.tsv",
+        PreprocessParams(downmix="ffmpeg"),
+    )  # fmt: skip
+    assert summed.status == "empty" and summed.segments == 0 and "> 2.5" in summed.dropped
+    assert "preprocess: {downmix: average} keeps these pieces" in summed.reason
+    averaged = slice_source(tmp_path / "ch8.wav", "ch8", sr, tmp_path / "e", tmp_path / "f", tmp_path / "t.tsv")
+    assert (averaged.status, averaged.segments, averaged.reason) == ("ok", 2, "")
+
+
+def test_pieces_too_short_to_analyse_are_dropped():
+    kept, dropped = preprocess_wave(np.full(3199, 0.5), 32000, PreprocessParams())
+    assert kept == [] and dropped == [(0, "3199 samples, shorter than 0.1 s: too short to analyse")]
+    kept, dropped = preprocess_wave(harmonic_tone(200, 0.1, 32000).astype(np.float64), 32000, PreprocessParams())
+    assert len(kept) == 1 and dropped == []

@@ -33,7 +33,20 @@ def test_slurm_profile_dry_run(tmp_path):
         env=env,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "slice_audio" in result.stdout and "extract_features" in result.stdout
+    resources: dict[str, set[str]] = {}  # rule -> the distinct "resources:" lines of its jobs
+    rule = None
+    for line in result.stdout.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("rule ") and stripped.endswith(":"):
+            rule = stripped[5:-1]
+        elif stripped.startswith("resources:") and rule:
+            resources.setdefault(rule, set()).add(stripped)
+    for rule in ("extract_features", "train_model"):  # GPU jobs on the GPU partition
+        assert len(resources[rule]) == 1, resources
+        (line,) = resources[rule]
+        assert "slurm_partition=gpu" in line and "gpu=1" in line.split(", ")
+    for rule in ("slice_audio", "extract_f0"):  # CPU work on the CPU partition
+        assert all("slurm_partition=debug" in line and "gpu=" not in line for line in resources[rule])
 
 
 def test_readme_starts_with_the_two_commands():

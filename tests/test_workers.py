@@ -3,6 +3,8 @@
 import logging
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from conftest import harmonic_tone
 
 from rvc_pipeline.f0 import extract_f0_dir
 from rvc_pipeline.logs import rule_log
-from rvc_pipeline.workers import WorkerPool, imap
+from rvc_pipeline.workers import WorkerPool, _alive, imap
 
 
 def _span(folder: str, number: int, seconds: float) -> int:
@@ -92,3 +94,25 @@ def test_f0_in_the_pool_equals_f0_in_this_thread(pool, tmp_path):
                 here = np.load(tmp_path / method / f"{kind}1" / f"s_{k}.wav.npy")
                 there = np.load(tmp_path / method / f"{kind}2" / f"s_{k}.wav.npy")
                 assert here.dtype == there.dtype and np.array_equal(here, there)
+
+
+def test_workers_end_when_the_run_is_killed(tmp_path):
+    # A run killed with SIGKILL cannot stop its pool: the workers must notice and leave, or they
+    # wait for tasks forever and keep the run's output pipes open.
+    code = (
+        "import os, signal, sys\n"
+        "from rvc_pipeline.workers import WorkerPool\n"
+        "pool = WorkerPool(2)\n"
+        "print(pool.call(os.getpid), flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    out = tmp_path / "out.txt"
+    with open(out, "w") as handle:
+        # The output goes to a file, so a worker left behind does not block this test.
+        run = subprocess.run([sys.executable, "-c", code], stdout=handle, timeout=120)
+    assert run.returncode == -signal.SIGKILL
+    worker = int(out.read_text().split()[0])
+    deadline = time.time() + 20
+    while _alive(worker) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not _alive(worker)

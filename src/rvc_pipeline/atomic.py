@@ -1,14 +1,31 @@
-"""Atomic file writes: a kill at any moment leaves either the old file or the new one, never half."""
+"""Atomic file writes: a kill at any moment leaves either the old file or the new one, never half.
+
+A write goes to ``.{name}.tmp`` beside the target, then is renamed over it. The temp name is
+the same every time, so a writer that restarts after a kill replaces its predecessor's leftover,
+and a job can recognise the leftovers of the files it writes (``remove_stale_temps``). Two
+processes must not write the same file at once; the workflow never does (Snakemake gives each
+output one job, and training holds a lock on its experiment).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
+
+log = logging.getLogger(__name__)
+
+TEMP_SUFFIX = ".tmp"
+
+
+def temp_path(path: str | os.PathLike) -> Path:
+    """The temp file that ``atomic_path`` writes ``path`` through: ``.{name}.tmp`` beside it."""
+    target = Path(path)
+    return target.with_name(f".{target.name}{TEMP_SUFFIX}")
 
 
 @contextlib.contextmanager
@@ -16,6 +33,8 @@ def atomic_path(path: str | os.PathLike, durable: bool = True) -> Iterator[Path]
     """Yield a temporary path beside ``path``; on success it replaces ``path`` in one step.
 
     The temp file lives in the same folder so ``os.replace`` is a rename on one file system.
+    It is created with mode 0o666 less the umask, as ``open()`` creates files, so outputs are
+    as readable as the user's other files (mkstemp's 0o600 would survive the rename).
     On an exception the temp file is removed and ``path`` is left untouched. The rename alone
     survives a killed process; ``durable`` also flushes the file to disk first, so a power
     failure cannot leave an empty file under the name (about 1 ms a file: worth it for
@@ -23,9 +42,9 @@ def atomic_path(path: str | os.PathLike, durable: bool = True) -> Iterator[Path]
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = temp_path(target)
+    tmp.unlink(missing_ok=True)  # left by a writer of this file that was killed
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
         yield tmp
         if durable:
@@ -34,6 +53,20 @@ def atomic_path(path: str | os.PathLike, durable: bool = True) -> Iterator[Path]
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def remove_stale_temps(folder: str | os.PathLike, patterns: Iterable[str]) -> list[Path]:
+    """Remove the temp files of targets named by glob ``patterns`` in ``folder``; return them.
+
+    Only for a job that alone writes those targets (a killed predecessor left them).
+    """
+    removed = []
+    for pattern in patterns:
+        for tmp in sorted(Path(folder).glob(temp_path(pattern).name)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+            log.info("removed %s, left by an interrupted write", tmp)
+    return removed
 
 
 def save_npy(path: str | os.PathLike, array: np.ndarray, durable: bool = False) -> None:

@@ -13,26 +13,95 @@ import soundfile as sf
 from rvc_pipeline.atomic import atomic_path
 
 
+DOWNMIXES = ("auto", "ffmpeg", "average")
+# Non-finite samples in runs up to this long are clicks of a broken writer: interpolated. Longer
+# runs are a gap in the recording and stay non-finite, so the pieces holding them are dropped.
+MAX_REPAIR_MS = 1.0
+_FLOAT_FORMATS = {"flt": np.float32, "fltp": np.float32, "dbl": np.float64, "dblp": np.float64}
+
+
 class AudioDecodeError(ValueError):
     """A source that is not audio, is empty, or cannot be decoded; the message names the file."""
 
 
 @dataclass
 class DecodedAudio:
-    """Mono float32 samples plus what went wrong, if the file decoded only in part."""
+    """Mono float32 samples plus what went wrong, if the file decoded only in part.
+
+    ``repaired`` counts the non-finite values interpolated from their neighbours, ``nonfinite``
+    those left (runs too long to repair), both in the file's own samples (per channel);
+    ``downmix`` is the method used for the file's ``channels``.
+    """
 
     samples: np.ndarray
     problem: str = ""
+    repaired: int = 0
+    nonfinite: int = 0
+    channels: int = 1
+    downmix: str = "ffmpeg"
 
 
-def decode_audio(path: str | os.PathLike, sr: int, tolerance_s: float = 0.5) -> DecodedAudio:
+def repair_nonfinite(values: np.ndarray, max_run: int) -> tuple[int, int]:
+    """Interpolate, in place, runs of at most ``max_run`` non-finite values of a 1-D signal from
+    the finite values around them; returns (values repaired, non-finite values left)."""
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return 0, 0
+    good = np.flatnonzero(~bad)
+    if len(good) == 0:
+        return 0, int(bad.sum())
+    edges = np.diff(bad.astype(np.int8), prepend=0, append=0)
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    short = ends - starts <= max_run
+    fix = np.concatenate([np.arange(a, b) for a, b in zip(starts[short], ends[short])] or [np.zeros(0, int)])
+    values[fix] = np.interp(fix, good, values[good])
+    return len(fix), int(bad.sum()) - len(fix)
+
+
+def _repair_frame(frame: av.AudioFrame) -> tuple[int, int]:
+    """``repair_nonfinite`` on every channel of a float frame, in its own buffers (integer
+    formats cannot hold NaN or infinity)."""
+    dtype = _FLOAT_FORMATS.get(frame.format.name)
+    if dtype is None:
+        return 0, 0
+    max_run = max(1, round(frame.sample_rate * MAX_REPAIR_MS / 1000))
+    channels = frame.layout.nb_channels
+    if frame.format.is_planar:
+        planes = [np.frombuffer(plane, dtype, count=frame.samples)[:, None] for plane in frame.planes]
+    else:
+        planes = [np.frombuffer(frame.planes[0], dtype, count=frame.samples * channels).reshape(-1, channels)]
+    repaired = left = 0
+    for plane in planes:
+        if np.isfinite(plane).all():
+            continue
+        for column in plane.T:
+            fixed, remaining = repair_nonfinite(column, max_run)
+            repaired, left = repaired + fixed, left + remaining
+    return repaired, left
+
+
+def _mono(frames: list[av.AudioFrame]) -> list[np.ndarray]:
+    """Resampler output as 1-D arrays; packed channels (downmix "average") are averaged."""
+    return [out.to_ndarray().reshape(-1, out.layout.nb_channels).mean(axis=1) for out in frames]
+
+
+def decode_audio(
+    path: str | os.PathLike, sr: int, tolerance_s: float = 0.5, downmix: str = "auto"
+) -> DecodedAudio:
     """Decode ``path`` to mono float32 at ``sr`` Hz, keeping what decodes of a damaged file.
 
-    Downmix and resampling go through ffmpeg's own swresample (PyAV's ``aresample`` filter) with
-    its defaults, which is what ``ffmpeg -ac 1 -ar sr -f f32le`` does: stereo becomes (L+R)·0.7071.
+    Resampling goes through ffmpeg's own swresample (PyAV's ``aresample`` filter) with its
+    defaults. ``downmix="ffmpeg"`` lets it downmix too, which is what ``ffmpeg -ac 1 -ar sr -f
+    f32le`` (RVC) does: stereo becomes (L+R)·0.7071, but more channels are summed with weights up
+    to 1 each, so a loud 8-channel file peaks over 4. ``"average"`` takes the mean of the
+    channels; ``"auto"`` is ffmpeg's for mono and stereo and the mean for more channels.
+    Isolated non-finite samples of float files are interpolated before resampling, which would
+    otherwise spread them (see ``repair_nonfinite``).
     A file that stops decoding early, or decodes to less than its declared duration, comes back
     with ``problem`` saying so; one that yields nothing raises ``AudioDecodeError``.
     """
+    if downmix not in DOWNMIXES:
+        raise ValueError(f"downmix must be one of {DOWNMIXES}, not {downmix!r}")
     path = Path(path)
     if path.is_dir():
         raise AudioDecodeError(f"{path}: is a folder, not an audio file")
@@ -40,19 +109,25 @@ def decode_audio(path: str | os.PathLike, sr: int, tolerance_s: float = 0.5) -> 
         raise AudioDecodeError(f"{path}: empty file")
     chunks: list[np.ndarray] = []
     problem = ""
+    repaired = nonfinite = 0
     try:
         with av.open(os.fspath(path)) as container:
             if not container.streams.audio:
                 raise AudioDecodeError(f"{path}: no audio stream")
             stream = container.streams.audio[0]
             declared = float(container.duration / av.time_base) if container.duration else None
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
+            channels = stream.channels
+            method = downmix if downmix != "auto" else ("ffmpeg" if channels <= 2 else "average")
+            # For "average" the resampler keeps the channels (packed) and they are averaged below.
+            resampler = av.AudioResampler(format="flt", layout="mono" if method == "ffmpeg" else None, rate=sr)
             try:
                 for frame in container.decode(stream):
-                    chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(frame))
+                    fixed, left = _repair_frame(frame)
+                    repaired, nonfinite = repaired + fixed, nonfinite + left
+                    chunks.extend(_mono(resampler.resample(frame)))
             except av.FFmpegError as err:
                 problem = f"decoding stopped at {sum(map(len, chunks)) / sr:.2f} s ({err})"
-            chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(None))
+            chunks.extend(_mono(resampler.resample(None)))
     except AudioDecodeError:
         raise
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as err:
@@ -63,7 +138,7 @@ def decode_audio(path: str | os.PathLike, sr: int, tolerance_s: float = 0.5) -> 
     seconds = len(samples) / sr
     if not problem and declared is not None and declared - seconds > tolerance_s:
         problem = f"truncated: decoded {seconds:.2f} s of {declared:.2f} s declared"
-    return DecodedAudio(samples, problem)
+    return DecodedAudio(samples, problem, repaired, nonfinite, channels, method)
 
 
 def load_audio(path: str | os.PathLike, sr: int) -> np.ndarray:

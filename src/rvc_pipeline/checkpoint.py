@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import shutil
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 import torch
 
 from rvc_pipeline.atomic import atomic_path
+from rvc_pipeline.faults import fault_point
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,7 @@ def save_checkpoint(
     }
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
+        fault_point("checkpoint")
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -138,13 +141,41 @@ def complete_pairs(state_dir: str | os.PathLike) -> list[CheckpointPair]:
     ]
 
 
-def latest_checkpoint(state_dir: str | os.PathLike) -> tuple[CheckpointPair, dict, dict] | None:
-    """The newest pair whose G and D load and belong to the same epoch, with both dicts loaded."""
+def move_aside(paths: list[Path], folder: Path) -> Path:
+    """Move ``paths`` into a new time-stamped subfolder of ``folder`` (never over earlier ones)."""
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    for attempt in range(1, 1000):
+        target = folder / (stamp if attempt == 1 else f"{stamp}-{attempt}")
+        try:
+            target.mkdir(parents=True)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(f"no free subfolder of {folder} for {stamp}")
+    for path in paths:
+        shutil.move(path, target / path.name)
+    return target
+
+
+def latest_checkpoint(
+    state_dir: str | os.PathLike, set_aside: bool = False
+) -> tuple[CheckpointPair, dict, dict] | None:
+    """The newest pair whose G and D load and belong to the same epoch, with both dicts loaded.
+
+    A pair that does not load is skipped with a warning; with ``set_aside`` (the job that owns
+    ``state_dir``) it is also moved to ``corrupt/``, so that the next save of that step cannot
+    overwrite what is left of it.
+    """
     for pair in reversed(complete_pairs(state_dir)):
         try:
             g, d = load_checkpoint(pair.g_path), load_checkpoint(pair.d_path)
         except ValueError as err:
-            log.warning("skipping checkpoint pair at step %d: %s", pair.step, err)
+            where = ""
+            if set_aside:
+                moved = move_aside([pair.g_path, pair.d_path], Path(state_dir) / "corrupt")
+                where = f"; moved {pair.g_path.name} and {pair.d_path.name} to {moved}"
+            log.warning("skipping checkpoint pair at step %d: %s%s", pair.step, err, where)
             continue
         g_extra, d_extra = g.get(EXTRA_KEY, {}), d.get(EXTRA_KEY, {})
         if g.get("iteration") != d.get("iteration") or g_extra.get("global_step") != d_extra.get(

@@ -14,22 +14,25 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from rvc_pipeline.atomic import atomic_path
-from rvc_pipeline.checkpoint import complete_pairs, load_checkpoint
+from rvc_pipeline.atomic import atomic_path, remove_stale_temps
+from rvc_pipeline.checkpoint import complete_pairs, load_checkpoint, move_aside
 from rvc_pipeline.export import export_model
 from rvc_pipeline.filelist import write_config, write_filelist
+from rvc_pipeline.locks import training_lock
 from rvc_pipeline.models import ModelConfig, rvc_hparams, tiny_hparams
+from rvc_pipeline.report import entry_rows, read_reports
+from rvc_pipeline.sources import discover_sources
 from rvc_pipeline.train import TrainOptions, options_argv, train
 
 log = logging.getLogger(__name__)
 
 INPUTS_FILE = "train_inputs.json"
+# The training job's own files in the state folder (their temp files are stale when it starts).
+STATE_FILES = ("G_*.pth", "D_*.pth", "losses.tsv", INPUTS_FILE)
 # Options that only say how long or how to run, not what is learnt: changing them continues training.
 CONTINUING_OPTIONS = {"epochs", "save_every_epoch", "keep_latest_only", "num_workers", "log_interval", "device", "precision"}
 
@@ -39,11 +42,30 @@ def experiment_hparams(model: str, sample_rate: int, version: str) -> dict:
     return rvc_hparams(sample_rate, version) if model == "rvc" else tiny_hparams(sample_rate)
 
 
+def require_segments(source_reports: list[str | os.PathLike], input_dir: str | None) -> None:
+    """Raise, listing every entry of ``input_dir`` and what became of it, when none gave a segment.
+
+    ``source_reports`` are the per-source reports of slicing; the entries never sliced are read
+    from ``input_dir`` again (only on failure, so adding one to the folder reruns nothing here).
+    """
+    if any(row.segments for path in source_reports for row in read_reports(path)):
+        return
+    excluded = discover_sources(input_dir)[1] if input_dir and os.path.isdir(input_dir) else {}
+    lines = []
+    for row in entry_rows(source_reports, excluded):
+        why = "; ".join(part for part in (row.reason, row.dropped[:200]) if part)
+        lines.append(f"  {row.source}: {row.status}" + (f": {why}" if why else ""))
+    listing = "\n".join(lines) if lines else "  (it holds no recordings)"
+    raise ValueError(f"nothing to train on: no recording in {input_dir!r} kept a segment:\n{listing}")
+
+
 def prepare_training(
     filelist: str | os.PathLike,
     config: str | os.PathLike,
     report: str | os.PathLike,
     *,
+    source_reports: list[str],
+    input_dir: str | None,
     gt_wavs: list[str],
     features: list[str],
     f0_coarse: list[str] | None,
@@ -56,7 +78,11 @@ def prepare_training(
     seed: int,
     precision: str,
 ) -> None:
-    """``filelist.txt`` and ``config.json`` (RVC's formats), and the report of clips left out."""
+    """``filelist.txt`` and ``config.json`` (RVC's formats), and the report of clips left out.
+
+    Fails listing each recording and why it gave nothing when no recording kept a segment.
+    """
+    require_segments(source_reports, input_dir)
     hparams = experiment_hparams(model, sample_rate, version)
     rows = write_filelist(
         filelist,
@@ -88,12 +114,9 @@ def _supersede_if_changed(state_dir: Path, fingerprint: dict) -> None:
     recorded = json.loads(recorded_path.read_text()) if recorded_path.is_file() else None
     pairs = complete_pairs(state_dir)
     if pairs and recorded != fingerprint:
-        target = state_dir / "superseded" / time.strftime("%Y%m%dT%H%M%S")
-        target.mkdir(parents=True)
         moved = [p for pair in pairs for p in (pair.g_path, pair.d_path)]
         moved += [p for p in (state_dir / "losses.tsv", recorded_path) if p.is_file()]
-        for path in moved:
-            shutil.move(path, target / path.name)
+        target = move_aside(moved, state_dir / "superseded")
         log.warning(
             "training inputs changed since %s was trained: moved %d files to %s and starting afresh",
             state_dir,
@@ -130,10 +153,24 @@ def train_experiment(
             "num_workers": max(0, threads - 1),
         }
     )
-    devices = max(1, gpus)
     state = Path(state_dir)
     state.mkdir(parents=True, exist_ok=True)
-    _supersede_if_changed(state, _fingerprint(Path(filelist), Path(config), options))
+    with training_lock(state):
+        remove_stale_temps(state, STATE_FILES)
+        return _train_locked(Path(filelist), Path(config), Path(trained), state, options, gpus, log_file)
+
+
+def _train_locked(
+    filelist: Path,
+    config: Path,
+    trained: Path,
+    state: Path,
+    options: TrainOptions,
+    gpus: int,
+    log_file: str | os.PathLike | None,
+) -> Path:
+    devices = max(1, gpus)
+    _supersede_if_changed(state, _fingerprint(filelist, config, options))
     if devices > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={devices}"]
         cmd += ["-m", "rvc_pipeline.train", "--filelist", str(filelist), "--config", str(config)]

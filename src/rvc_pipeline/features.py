@@ -14,6 +14,7 @@ import torch
 
 from rvc_pipeline.atomic import atomic_path, save_npy
 from rvc_pipeline.f0 import read_wav_16k
+from rvc_pipeline.faults import fault_point
 from rvc_pipeline.hubert import MIN_SAMPLES, load_hubert
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ def extract_features_dir(
         if np.isnan(features).any():
             return {"file": str(wav), "reason": "features contain NaN; not saved"}
         save_npy(Path(out_dir) / f"{wav.stem}.npy", features)
+        fault_point("features")
         return None
 
     with ThreadPoolExecutor(max(1, width)) as segments:

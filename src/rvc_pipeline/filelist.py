@@ -167,6 +167,12 @@ def write_filelist(
 
     lines = ["|".join([*(str(files[name]) for files in stages.values()), str(spk_id)]) for name in names]
     mute = mute_paths(mute_dir, sample_rate, version)
+    for listed in [*(files[name] for files in stages.values() for name in names), *mute]:
+        if any(char in str(listed) for char in "|\n\r"):
+            raise ValueError(
+                f"{listed}: a path in filelist.txt cannot hold '|' or a line break (RVC's separators): "
+                "run the workflow in a folder whose path has neither"
+            )
     mute_line = "|".join([*(str(p) for p in (mute if f0 else mute[:2])), str(spk_id)])
     lines += [mute_line, mute_line]
     random.Random(seed).shuffle(lines)

@@ -12,6 +12,7 @@ import faiss
 import numpy as np
 
 from rvc_pipeline.atomic import atomic_path, save_npy
+from rvc_pipeline.faults import fault_point
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ def reduce_kmeans(
 def _write_index(index: faiss.Index, path: Path) -> None:
     with atomic_path(path) as tmp:
         faiss.write_index(index, str(tmp))
+        fault_point("index")
     log.info("wrote %s", path)
 
 

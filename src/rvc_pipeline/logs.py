@@ -61,6 +61,28 @@ def rule_log(path: str | os.PathLike, level: int = logging.INFO) -> Iterator[Non
         handler.close()
 
 
+def run_script(log: str | os.PathLike | None, func: Callable[..., Any], **kwargs: Any) -> Any:
+    """Call ``func(**kwargs)`` as the body of a job process (a ``script:`` job, a torchrun worker).
+
+    Every record goes to ``log``, warnings and errors also to stderr, which Snakemake shows on the
+    console; an exception is logged with its traceback before it ends the process, so the log
+    says why the job failed. Without ``log`` everything goes to stderr.
+    """
+    to_rule_log(log)
+    if log is not None:
+        console = logging.StreamHandler(sys.stderr)
+        console.setLevel(logging.WARNING)
+        console.setFormatter(logging.Formatter(FORMAT))
+        # The interpreter prints the traceback of the exception that ends the process itself.
+        console.addFilter(lambda record: not record.exc_info)
+        logging.getLogger().addHandler(console)
+    try:
+        return func(**kwargs)
+    except Exception:
+        logging.getLogger("rvc_pipeline").exception("job failed")
+        raise
+
+
 def run_logged(log: str | os.PathLike, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     """Call ``func(*args, **kwargs)`` with this thread's records going to ``log`` (a rule's ``run:``)."""
     with rule_log(log):

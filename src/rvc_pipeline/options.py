@@ -33,6 +33,7 @@ class PreprocessParams:
     norm_alpha: float = 0.75
     clip_level: float = 0.999
     strict: bool = False
+    downmix: str = "auto"  # see audio.decode_audio
     slicer: SlicerParams = field(default_factory=SlicerParams)
     # Part of the params Snakemake records, so a change of algorithm reruns slicing.
     algorithm: str = PREPROCESS_VERSION
@@ -41,5 +42,5 @@ class PreprocessParams:
     def from_config(cls, cfg: dict) -> PreprocessParams:
         """Build from the validated config's ``preprocess`` section (unknown keys are ignored)."""
         slicer = SlicerParams(**cfg.get("slicer", {}))
-        names = {"per", "overlap", "highpass", "max_peak", "norm_max", "norm_alpha", "strict"}
+        names = {"per", "overlap", "highpass", "max_peak", "norm_max", "norm_alpha", "strict", "downmix"}
         return cls(slicer=slicer, **{k: v for k, v in cfg.items() if k in names})

@@ -12,12 +12,16 @@ import numpy as np
 import soxr
 from scipy import signal
 
-from rvc_pipeline.audio import AudioDecodeError, decode_audio, write_wav
+from rvc_pipeline.audio import MAX_REPAIR_MS, AudioDecodeError, decode_audio, write_wav
+from rvc_pipeline.faults import fault_point
 from rvc_pipeline.report import SourceReport, write_source_report
 from rvc_pipeline.options import PreprocessParams
 from rvc_pipeline.slicer import slice_wave
 
 FEATURE_SR = 16000
+# Shorter pieces (only a whole recording shorter than the slicer's min_length gives one) cannot
+# be analysed later: pm's pitch window is 3 periods of 50 Hz (60 ms), HuBERT's first frame 25 ms.
+MIN_PIECE_S = 0.1
 log = logging.getLogger(__name__)
 
 
@@ -52,7 +56,7 @@ def cut_segments(chunk: np.ndarray, sr: int, per: float = 3.7, overlap: float = 
 def normalise(segment: np.ndarray, p: PreprocessParams) -> tuple[np.ndarray | None, str]:
     """RVC's ``norm_write`` scaling; returns (None, reason) for segments RVC drops or would write as NaN."""
     if not np.all(np.isfinite(segment)):
-        return None, "non-finite samples"
+        return None, f"{np.count_nonzero(~np.isfinite(segment))} non-finite samples"
     peak = float(np.abs(segment).max()) if len(segment) else 0.0
     if peak > p.max_peak:
         return None, f"peak {peak:.3f} > {p.max_peak}"
@@ -72,11 +76,24 @@ def resample_16k(samples: np.ndarray, sr: int) -> np.ndarray:
 def preprocess_wave(
     samples: np.ndarray, sr: int, p: PreprocessParams
 ) -> tuple[list[np.ndarray], list[tuple[int, str]]]:
-    """Pure step 2a: returns the kept normalised segments and (piece number, reason) of the dropped."""
-    filtered = highpass(samples.astype(np.float64), sr, p.highpass)
+    """Pure step 2a: returns the kept normalised segments and (piece number, reason) of the dropped.
+
+    Non-finite samples are filtered as zeros and put back afterwards: the recursive high-pass
+    would otherwise carry them to every later sample, and only the pieces holding them drop.
+    """
+    filtered = samples.astype(np.float64)
+    bad = ~np.isfinite(filtered)
+    if bad.any():
+        filtered[bad] = 0.0
+    filtered = highpass(filtered, sr, p.highpass)
+    if bad.any():
+        filtered[bad] = np.nan
     kept, dropped = [], []
     pieces = [piece for chunk in slice_wave(filtered, sr, p.slicer) for piece in cut_segments(chunk, sr, p.per, p.overlap)]
     for number, piece in enumerate(pieces):
+        if len(piece) < MIN_PIECE_S * sr:
+            dropped.append((number, f"{len(piece)} samples, shorter than {MIN_PIECE_S:g} s: too short to analyse"))
+            continue
         scaled, reason = normalise(piece, p)
         if scaled is None:
             dropped.append((number, reason))
@@ -104,7 +121,7 @@ def slice_source(
     wav16k_dir.mkdir(parents=True, exist_ok=True)
     row = SourceReport(source=os.path.basename(source), name=name)
     try:
-        decoded = decode_audio(source, sr)
+        decoded = decode_audio(source, sr, downmix=preprocess.downmix)
         if decoded.problem and preprocess.strict:
             raise AudioDecodeError(f"{source}: {decoded.problem}")
     except AudioDecodeError as err:
@@ -117,19 +134,36 @@ def slice_source(
     samples = decoded.samples
     if decoded.problem:
         log.warning("%s: %s", source, decoded.problem)
-        row.status, row.reason = "partial", decoded.problem
+        row.status = "partial"
     row.duration_s = len(samples) / sr
-    row.peak = float(np.abs(samples).max())
-    row.clipped_fraction = float(np.mean(np.abs(samples) >= preprocess.clip_level))
+    finite = np.abs(samples[np.isfinite(samples)])
+    row.peak = float(finite.max()) if len(finite) else 0.0
+    row.clipped_fraction = float(np.mean(finite >= preprocess.clip_level)) if len(finite) else 0.0
     kept, dropped = preprocess_wave(samples, sr, preprocess)
     for j, segment in enumerate(kept):
         write_wav(gt_dir / f"{name}_{j}.wav", segment, sr)
         write_wav(wav16k_dir / f"{name}_{j}.wav", resample_16k(segment, sr), FEATURE_SR)
+        fault_point("preprocess")
     row.segments = len(kept)
+    row.repaired = decoded.repaired
     row.dropped = "; ".join(f"piece {n}: {reason}" for n, reason in dropped)
+    notes = [decoded.problem] if decoded.problem else []
+    if decoded.repaired:
+        notes.append(f"{decoded.repaired} non-finite samples interpolated from their neighbours")
+    if decoded.nonfinite:
+        notes.append(
+            f"{decoded.nonfinite} non-finite samples in runs longer than {MAX_REPAIR_MS:g} ms "
+            "not repaired: the pieces holding them are dropped"
+        )
+    if decoded.downmix == "ffmpeg" and decoded.channels > 2 and any(r.startswith("peak") for _, r in dropped):
+        notes.append(
+            f"ffmpeg's downmix adds up the {decoded.channels} channels, so peaks exceed max_peak: "
+            "preprocess: {downmix: average} keeps these pieces"
+        )
     if not kept and not decoded.problem:
         row.status = "empty"
-        row.reason = "no segment kept (silent or every piece dropped)"
+        notes.insert(0, "no segment kept (silent or every piece dropped)")
+    row.reason = "; ".join(notes)
     log.info("%s: %.1f s -> %d segments, %d dropped", source, row.duration_s, len(kept), len(dropped))
     write_source_report(row, report)
     return row

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from rvc_pipeline.atomic import atomic_path
-from rvc_pipeline.sources import prune_stale
+from rvc_pipeline.sources import Excluded, prune_stale
 
 log = logging.getLogger(__name__)
 
@@ -20,13 +20,14 @@ class SourceReport:
 
     source: str
     name: str = ""
-    status: str = "ok"  # ok | partial | empty | skipped | ignored | warning
+    status: str = "ok"  # ok | partial | empty | skipped | duplicate | ignored | warning
     reason: str = ""
     duration_s: float = 0.0
     segments: int = 0
     peak: float = 0.0
     clipped_fraction: float = 0.0
     dropped: str = ""
+    repaired: int = 0  # non-finite samples interpolated
 
 
 COLUMNS = [f.name for f in fields(SourceReport)]
@@ -54,16 +55,22 @@ def write_source_report(report: SourceReport, path: str | os.PathLike) -> None:
     _write([report], path)
 
 
+def entry_rows(source_reports: list[str | os.PathLike], excluded: Excluded) -> list[SourceReport]:
+    """One row per entry of the input: the per-source reports and the entries never sliced
+    (entry -> (status, reason)), by entry name."""
+    rows = [row for path in source_reports for row in read_reports(path)]
+    rows += [SourceReport(source=entry, status=status, reason=reason) for entry, (status, reason) in excluded.items()]
+    return sorted(rows, key=lambda r: r.source)
+
+
 def merge_reports(
     source_reports: list[str | os.PathLike],
-    ignored: dict[str, str],
+    excluded: Excluded,
     warnings: list[str],
     out_path: str | os.PathLike,
 ) -> list[SourceReport]:
-    """Merge per-source reports with the entries never sliced (folders, hidden files) and warnings."""
-    rows = [row for path in source_reports for row in read_reports(path)]
-    rows += [SourceReport(source=entry, status="ignored", reason=reason) for entry, reason in ignored.items()]
-    rows.sort(key=lambda r: r.source)
+    """Write the rows of ``entry_rows`` and then the warnings."""
+    rows = entry_rows(source_reports, excluded)
     rows += [SourceReport(source="*", status="warning", reason=text) for text in warnings]
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     _write(rows, out_path)
@@ -72,7 +79,7 @@ def merge_reports(
 
 def report_experiment(
     reports: list[str | os.PathLike],
-    ignored: dict[str, str],
+    excluded: Excluded,
     sources: list[str],
     report: str | os.PathLike,
     warnings: list[str] = (),
@@ -81,4 +88,4 @@ def report_experiment(
     outputs of sources that left the input folder."""
     for path in prune_stale(Path(report).parent, set(sources)):
         log.info("removed %s: its source is no longer in the input", path)
-    return merge_reports(reports, ignored, list(warnings), report)
+    return merge_reports(reports, excluded, list(warnings), report)

@@ -42,7 +42,7 @@ from rvc_pipeline.checkpoint import (
     save_checkpoint,
 )
 from rvc_pipeline.data import BucketSampler, SegmentDataset, collate, read_filelist
-from rvc_pipeline.logs import to_rule_log
+from rvc_pipeline.logs import run_script
 from rvc_pipeline.models import (
     PHONE_CHANNELS,
     ModelConfig,
@@ -406,7 +406,12 @@ def _train(filelist: Path, config_json: Path, state_dir: Path, options: TrainOpt
         torch.optim.lr_scheduler.ExponentialLR(o, gamma=gamma) for o in (trainer.optim_g, trainer.optim_d)
     ]
 
-    found = latest_checkpoint(state_dir)
+    # Rank 0 moves unloadable pairs aside before the others look, so all resume from the same pair.
+    found = latest_checkpoint(state_dir, set_aside=True) if ranks.main else None
+    if ranks.world > 1:
+        dist.barrier()
+        if not ranks.main:
+            found = latest_checkpoint(state_dir)
     if found is None:
         last_epoch, global_step = 0, 0
         _load_pretrained(trainer, options)
@@ -503,8 +508,9 @@ def _parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, TrainOp
 
 def main(argv: Sequence[str] | None = None) -> None:
     args, options = _parse_args(argv)
-    to_rule_log(args.log)
-    train(args.filelist, args.config, args.state_dir, options)
+    run_script(
+        args.log, train, filelist=args.filelist, config_json=args.config, state_dir=args.state_dir, options=options
+    )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ there changes its outputs, and exactly that stage (and what depends on it) rerun
 module without heavy imports, because the workflow reads it at every start.
 """
 
-PREPROCESS_VERSION = "1"
+PREPROCESS_VERSION = "2"
 F0_VERSION = "1"
 RMVPE_VERSION = "1"
 FEATURES_VERSION = "1"

@@ -15,9 +15,13 @@ from __future__ import annotations
 import concurrent.futures as cf
 import logging
 import multiprocessing
+import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+
+from rvc_pipeline.faults import RUN_PID
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,35 @@ def _run_task(func: Callable[..., Any], kwargs: dict[str, Any]) -> tuple[Any, li
         root.removeHandler(handler)
 
 
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a killed process stays a zombie until its parent reaps it)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc on this system
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+
+def _watch_run(pid: int) -> None:
+    while _alive(pid):
+        time.sleep(1.0)
+    os._exit(1)
+
+
+def _start_worker(pid: int) -> None:
+    """Worker start: remember the process running the jobs (a fault point kills it too), and end
+    when it ends: a worker waits for tasks forever, so if the run is killed nothing else would
+    end it (and it would hold the run's output pipes open)."""
+    os.environ[RUN_PID] = str(pid)
+    threading.Thread(target=_watch_run, args=(pid,), daemon=True).start()
+
+
 def _replay(records: list[tuple[str, int, str]]) -> None:
     for name, level, message in records:
         logging.getLogger(name).log(level, "%s", message)
@@ -69,7 +102,9 @@ class WorkerPool:
             if self._executor is None or getattr(self._executor, "_broken", False):
                 context = multiprocessing.get_context("forkserver")
                 context.set_forkserver_preload(PRELOAD)
-                self._executor = cf.ProcessPoolExecutor(self.size, mp_context=context)
+                self._executor = cf.ProcessPoolExecutor(
+                    self.size, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
+                )
             return self._executor
 
     def imap(self, func: Callable[..., Any], tasks: Iterable[dict[str, Any]], width: int) -> Iterator[Any]:
