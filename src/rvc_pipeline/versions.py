@@ -8,4 +8,4 @@ module without heavy imports, because the workflow reads it at every start.
 PREPROCESS_VERSION = "1"
 F0_VERSION = "1"
 FEATURES_VERSION = "1"
-INDEX_VERSION = "1"
+INDEX_VERSION = "2"
