@@ -1,4 +1,8 @@
-"""Retrieval index over the training features (RVC.md §6, with the fixes of §11.8)."""
+"""Retrieval index over the training features: RVC's IVF-Flat index and file names.
+
+Differences from RVC, on purpose: a seeded shuffle, at least one IVF list, a clear error below
+``MIN_ROWS`` rows, and the k-means reduction of large sets done with faiss in two levels.
+"""
 
 from __future__ import annotations
 
