@@ -44,6 +44,7 @@ HELD_OUT_DRAWN = 20_000
 SEGMENT_S = 3.7
 TIME_TARGET = 0.9
 PEAK_LIMIT_GB = 2.0
+KMEANS_ROWS = 200_000  # RVC reduces larger sets only
 # One mixture: each component's mean, the residuals of its rows (a sample adds a random
 # combination of them), and its weight.
 Mixture = tuple[np.ndarray, list[np.ndarray], np.ndarray]
@@ -125,7 +126,7 @@ def build_rvc(features: Path, out_dir: Path) -> Path:
     order = np.arange(len(big))
     np.random.default_rng(0).shuffle(order)
     big = big[order]
-    if len(big) > 200_000:
+    if len(big) > KMEANS_ROWS:
         big = MiniBatchKMeans(
             n_clusters=10_000, batch_size=256 * os.cpu_count(), compute_labels=False, init="random"
         ).fit(big).cluster_centers_.astype(np.float32)
@@ -213,7 +214,8 @@ def main(rows: int) -> None:
     mean_ours = (ours["seconds"] + ours2["seconds"]) / 2
     ratio = mean_ours / rvc["seconds"]
     peak = max(ours["peak_kb"], ours2["peak_kb"]) / 2**20
-    print(f"ours / RVC recipe = {ratio:.2f} (target <= {TIME_TARGET}): {'ok' if ratio <= TIME_TARGET else 'MISSED'}")
+    verdict = ("ok" if ratio <= TIME_TARGET else "MISSED") if rows > KMEANS_ROWS else "no k-means at this size"
+    print(f"ours / RVC recipe = {ratio:.2f} (target <= {TIME_TARGET}): {verdict}")
     print(f"  CPU time ours / RVC recipe = {(ours['cpu'] + ours2['cpu']) / 2 / rvc['cpu']:.2f}")
     print(
         f"peak RSS ours {peak:.2f} GB (<= {PEAK_LIMIT_GB} GB): {'ok' if peak <= PEAK_LIMIT_GB else 'OVER'}; "
