@@ -18,9 +18,10 @@ rule train_index:
         run_logged(
             log[0],
             train_index,
+            features=input.features,
+            out_dir=output.out_dir,
             experiment=wildcards.experiment,
             version=params.version,
             seed=params.seed,
-            **input,
-            **output,
+            threads=threads,
         )

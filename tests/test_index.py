@@ -5,7 +5,7 @@ import faiss
 import numpy as np
 import pytest
 
-from rvc_pipeline.index import MIN_ROWS, index_file_name, n_ivf, read_features, train_index
+from rvc_pipeline.index import MIN_ROWS, index_file_name, n_ivf, read_features, reduce_kmeans, train_index
 
 
 def write_features(root: Path, rows_per_file: dict[str, list[int]], dim: int = 256, seed: int = 1) -> np.ndarray:
@@ -19,6 +19,24 @@ def write_features(root: Path, rows_per_file: dict[str, list[int]], dim: int = 2
             np.save(root / source / f"{source}_{j}.npy", block)
             written.append(block)
     return np.concatenate(written)
+
+
+def clustered_rows(rng: np.random.Generator, centers: np.ndarray, n: int) -> np.ndarray:
+    """Rows around ``centers``, clusters of uneven sizes (1:7), each with its own spread (0.3 to 0.9)."""
+    weights = 1.0 + np.arange(len(centers)) % 7
+    which = rng.choice(len(centers), size=n, p=weights / weights.sum())
+    spread = 0.3 + (which % 5) * 0.15
+    return (centers[which] + rng.standard_normal((n, centers.shape[1])) * spread[:, None]).astype(np.float32)
+
+
+def sorted_rows(a: np.ndarray) -> np.ndarray:
+    return a[np.lexsort(a.T[::-1])]
+
+
+def mean_sq_distance(centroids: np.ndarray, rows: np.ndarray) -> float:
+    index = faiss.IndexFlatL2(rows.shape[1])
+    index.add(centroids)
+    return float(index.search(rows, 1)[0].mean())
 
 
 @pytest.mark.parametrize(
@@ -69,8 +87,7 @@ def test_index_over_source_folders(tmp_path: Path) -> None:
     stored = index.reconstruct_n(0, index.ntotal)
     np.testing.assert_array_equal(total, stored)
     assert not np.array_equal(total, rows)
-    order = lambda a: a[np.lexsort(a.T[::-1])]  # noqa: E731
-    np.testing.assert_array_equal(order(total), order(rows))
+    np.testing.assert_array_equal(sorted_rows(total), sorted_rows(rows))
 
     # an added row is its own nearest neighbour (nprobe 1 still finds it: it lies in its own list)
     distances, labels = index.search(total[[0, 17, 299]], 1)
@@ -137,3 +154,37 @@ def test_bad_inputs_name_the_file(tmp_path: Path) -> None:
     np.save(tmp_path / "nan.npy", bad)
     with pytest.raises(ValueError, match=r"nan\.npy contains NaN"):
         train_index([tmp_path / "nan.npy"], tmp_path / "out", "x", "v1")
+
+
+def test_two_level_kmeans_as_good_as_flat_kmeans_on_held_out_rows() -> None:
+    rng = np.random.default_rng(7)
+    centers = rng.standard_normal((40, 32)) * 2
+    train, held_out = clustered_rows(rng, centers, 12_000), clustered_rows(rng, centers, 4_000)
+    ours = reduce_kmeans(train, 200, seed=0, iterations=10, points_per_centroid=256)
+    assert ours.shape == (200, 32) and ours.dtype == np.float32
+    flat = faiss.Kmeans(32, 200, niter=20, seed=0, max_points_per_centroid=len(train))
+    flat.train(train)
+    ours_mse, flat_mse = mean_sq_distance(ours, held_out), mean_sq_distance(flat.centroids, held_out)
+    assert ours_mse <= 1.01 * flat_mse  # one iteration per level would give 1.04
+    # and far better than 200 training rows taken as they are
+    assert ours_mse < 0.6 * mean_sq_distance(train[:200], held_out)
+
+
+def test_two_level_kmeans_independent_of_threads_and_exact_count() -> None:
+    rng = np.random.default_rng(3)
+    # uneven clusters; 50 centroids make 7 coarse cells whose shares must still add up to 50
+    rows = clustered_rows(rng, rng.standard_normal((9, 16)) * 3, 3_000)[rng.permutation(3_000) < 2_000]
+    one = reduce_kmeans(rows, 50, seed=4, iterations=5, points_per_centroid=64, threads=1)
+    three = reduce_kmeans(rows, 50, seed=4, iterations=5, points_per_centroid=64, threads=3)
+    assert one.shape == (50, 16)
+    assert one.tobytes() == three.tobytes()
+    assert len(np.unique(one, axis=0)) == 50
+    assert not np.array_equal(one, reduce_kmeans(rows, 50, seed=5, iterations=5, points_per_centroid=64))
+
+
+def test_kmeans_to_as_many_centroids_as_rows_keeps_the_rows() -> None:
+    rows = np.random.default_rng(2).standard_normal((60, 8)).astype(np.float32)
+    centroids = reduce_kmeans(rows, 60, seed=0, iterations=5, points_per_centroid=64)
+    np.testing.assert_array_equal(sorted_rows(centroids), sorted_rows(rows))
+    with pytest.raises(ValueError, match="cannot reduce 60 feature rows to 61 centroids"):
+        reduce_kmeans(rows, 61, seed=0, iterations=5, points_per_centroid=64)

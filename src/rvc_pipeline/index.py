@@ -1,4 +1,9 @@
-"""Retrieval index over the training features (RVC's, with the fixes in docs/differences.md)."""
+"""Retrieval index over the training features: RVC's IVF-Flat index and file names.
+
+Differences from RVC, on purpose (see docs/differences.md): a seeded shuffle, at least one IVF
+list, a clear error below ``MIN_ROWS`` rows, and the k-means reduction of large sets done with
+faiss in two levels.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ import logging
 import math
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import faiss
@@ -20,6 +27,8 @@ FEATURE_DIMS = {"v1": 256, "v2": 768}
 KMEANS_THRESHOLD = 200_000
 N_CENTROIDS = 10_000
 ADD_BATCH = 8192
+# Rows per task when the k-means worker threads find each row's coarse cell.
+ASSIGN_BATCH = 65536
 # Conversion searches 8 neighbours per frame; an index with fewer rows can never return 8, so every
 # query would get placeholder (-1) labels. faiss IVF training itself only needs n_ivf (here 1) points.
 MIN_ROWS = 8
@@ -92,25 +101,68 @@ def read_features(files: Sequence[Path], dim: int) -> np.ndarray:
     return out
 
 
-def reduce_kmeans(
-    features: np.ndarray, n_centroids: int, seed: int, iterations: int, points_per_centroid: int
-) -> np.ndarray:
-    """Replace the rows by ``n_centroids`` faiss k-means centroids (RVC uses MiniBatchKMeans).
+def _available_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask, e.g. a SLURM allocation)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
-    faiss trains on a seeded sample of at most ``n_centroids * points_per_centroid`` rows.
-    """
-    if n_centroids > len(features):
-        raise ValueError(f"cannot reduce {len(features)} feature rows to {n_centroids} centroids")
+
+def _kmeans(rows: np.ndarray, k: int, seed: int, iterations: int, points_per_centroid: int) -> np.ndarray:
+    """faiss k-means on one OpenMP thread (the calling worker thread's own setting)."""
+    faiss.omp_set_num_threads(1)
     kmeans = faiss.Kmeans(
-        features.shape[1],
-        n_centroids,
-        niter=iterations,
-        seed=seed,
-        max_points_per_centroid=points_per_centroid,
-        verbose=False,
+        rows.shape[1], k, niter=iterations, seed=seed, max_points_per_centroid=points_per_centroid, verbose=False
     )
-    kmeans.train(features)
-    return np.ascontiguousarray(kmeans.centroids, dtype=np.float32)
+    kmeans.train(rows)
+    return kmeans.centroids
+
+
+def _nearest(centroids: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Index of each row's nearest centroid, on one OpenMP thread."""
+    faiss.omp_set_num_threads(1)
+    index = faiss.IndexFlatL2(centroids.shape[1])
+    index.add(centroids)
+    return index.search(rows, 1)[1][:, 0]
+
+
+def reduce_kmeans(
+    features: np.ndarray,
+    n_centroids: int,
+    seed: int,
+    iterations: int,
+    points_per_centroid: int,
+    threads: int | None = None,
+) -> np.ndarray:
+    """Replace the rows by ``n_centroids`` k-means centroids, found in two levels (RVC: MiniBatchKMeans).
+
+    A flat k-means compares every row with all 10,000 centroids in every iteration. Here
+    ``round(sqrt(n_centroids))`` coarse centroids (trained on a sample) first split the rows into
+    cells; each cell then gets its share of the centroids, in proportion to its rows, from a k-means
+    of its own rows alone (at most ``points_per_centroid`` rows per centroid, a seeded sample).
+    That costs about 2 * sqrt(n_centroids) distances per row and iteration instead of n_centroids.
+    Cells are independent: they run on ``threads`` worker threads (default: the cores available),
+    each with one OpenMP thread, since many small faiss calls on several OpenMP threads mostly wait
+    on each other, worst on a busy machine. The result depends on the seed only, not on ``threads``.
+    """
+    rows, dim = features.shape
+    if n_centroids > rows:
+        raise ValueError(f"cannot reduce {rows} feature rows to {n_centroids} centroids")
+    n_cells = max(1, round(math.sqrt(n_centroids)))
+    with ThreadPoolExecutor(threads or _available_cores()) as pool:
+        coarse = pool.submit(_kmeans, features, n_cells, seed, iterations, points_per_centroid).result()
+        chunks = (features[start : start + ASSIGN_BATCH] for start in range(0, rows, ASSIGN_BATCH))
+        cells = np.concatenate(list(pool.map(partial(_nearest, coarse), chunks)))
+        counts = np.bincount(cells, minlength=n_cells)
+        # Floors of the cumulative shares: they add up to exactly n_centroids, none exceeds its cell's rows.
+        shares = np.diff(np.cumsum(counts) * n_centroids // rows, prepend=0)
+        order = np.argsort(cells, kind="stable")
+        ends = np.cumsum(counts)
+
+        def fine(cell: int) -> np.ndarray:
+            members = features[order[ends[cell] - counts[cell] : ends[cell]]]
+            return _kmeans(members, int(shares[cell]), seed + 1 + int(cell), iterations, points_per_centroid)
+
+        parts = list(pool.map(fine, np.flatnonzero(shares)))
+    return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32).reshape(n_centroids, dim)
 
 
 def _write_index(index: faiss.Index, path: Path) -> None:
@@ -130,13 +182,15 @@ def train_index(
     kmeans_threshold: int = KMEANS_THRESHOLD,
     n_centroids: int = N_CENTROIDS,
     kmeans_iterations: int = 10,
-    kmeans_points_per_centroid: int = 64,
+    kmeans_points_per_centroid: int = 256,
+    threads: int | None = None,
 ) -> Path:
     """Build RVC's IVF-Flat index from feature files; returns the path of the ``added_…`` index.
 
     ``features`` is a list of .npy files or a folder walked recursively (per-source subfolders).
     Writes ``total_fea.npy`` (the shuffled, possibly k-means-reduced rows), ``trained_…index`` and
-    ``added_…index`` into ``out_dir``, each atomically.
+    ``added_…index`` into ``out_dir``, each atomically. ``threads`` bounds the k-means worker
+    threads (default: the cores available); the output does not depend on it.
     """
     if version not in FEATURE_DIMS:
         raise ValueError(f"version must be one of {sorted(FEATURE_DIMS)}, got {version!r}")
@@ -150,8 +204,8 @@ def train_index(
 
     np.random.default_rng(seed).shuffle(data)  # in place, along the rows
     if len(data) > kmeans_threshold:
-        log.info("k-means: %d rows -> %d centroids (seed %d)", len(data), n_centroids, seed)
-        data = reduce_kmeans(data, n_centroids, seed, kmeans_iterations, kmeans_points_per_centroid)
+        log.info("two-level k-means: %d rows -> %d centroids (seed %d)", len(data), n_centroids, seed)
+        data = reduce_kmeans(data, n_centroids, seed, kmeans_iterations, kmeans_points_per_centroid, threads)
 
     total = out_dir / "total_fea.npy"
     save_npy(total, data)
