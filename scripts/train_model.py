@@ -6,6 +6,7 @@ from rvc_pipeline.logs import to_rule_log
 to_rule_log(snakemake.log[0])
 train_experiment(
     snakemake.input.filelist,
+    snakemake.input.validation,
     snakemake.input.config,
     snakemake.output.trained,
     state_dir=snakemake.params.state_dir,

@@ -25,13 +25,25 @@ from rvc_pipeline.checkpoint import complete_pairs, load_checkpoint
 from rvc_pipeline.export import export_model
 from rvc_pipeline.filelist import write_config, write_filelist
 from rvc_pipeline.models import ModelConfig, rvc_hparams, tiny_hparams
-from rvc_pipeline.train import TrainOptions, options_argv, train
+from rvc_pipeline.history import best_epoch, read_history
+from rvc_pipeline.train import VALIDATION_DIR, TrainOptions, options_argv, train
 
 log = logging.getLogger(__name__)
 
 INPUTS_FILE = "train_inputs.json"
 # Options that only say how long or how to run, not what is learnt: changing them continues training.
-CONTINUING_OPTIONS = {"epochs", "save_every_epoch", "keep_latest_only", "num_workers", "log_interval", "device", "precision"}
+CONTINUING_OPTIONS = {
+    "epochs",
+    "save_every_epoch",
+    "keep_latest_only",
+    "num_workers",
+    "log_interval",
+    "device",
+    "precision",
+    "patience",
+    "tensorboard",
+}
+EXPORT_CHOICES = ("latest", "best")
 
 
 def experiment_hparams(model: str, sample_rate: int, version: str) -> dict:
@@ -41,6 +53,7 @@ def experiment_hparams(model: str, sample_rate: int, version: str) -> dict:
 
 def prepare_training(
     filelist: str | os.PathLike,
+    validation: str | os.PathLike,
     config: str | os.PathLike,
     report: str | os.PathLike,
     *,
@@ -55,8 +68,10 @@ def prepare_training(
     spk_id: int,
     seed: int,
     precision: str,
+    validation_share: float,
 ) -> None:
-    """``filelist.txt`` and ``config.json`` (RVC's formats), and the report of clips left out."""
+    """``filelist.txt``, ``validation.txt`` (the held-out segments) and ``config.json`` (RVC's
+    formats), and the report of clips left out."""
     hparams = experiment_hparams(model, sample_rate, version)
     rows = write_filelist(
         filelist,
@@ -70,6 +85,8 @@ def prepare_training(
         version=version,
         spk_id=spk_id,
         seed=seed,
+        validation=validation,
+        validation_share=validation_share,
     )
     write_config(hparams, config, fp16_run=precision == "fp16")
     with atomic_path(report) as tmp:
@@ -91,7 +108,8 @@ def _supersede_if_changed(state_dir: Path, fingerprint: dict) -> None:
         target = state_dir / "superseded" / time.strftime("%Y%m%dT%H%M%S")
         target.mkdir(parents=True)
         moved = [p for pair in pairs for p in (pair.g_path, pair.d_path)]
-        moved += [p for p in (state_dir / "losses.tsv", recorded_path) if p.is_file()]
+        moved += [p for p in (state_dir / "losses.tsv", recorded_path, state_dir / VALIDATION_DIR) if p.exists()]
+        moved += sorted(state_dir.glob("events.out.tfevents.*"))  # TensorBoard's
         for path in moved:
             shutil.move(path, target / path.name)
         log.warning(
@@ -106,6 +124,7 @@ def _supersede_if_changed(state_dir: Path, fingerprint: dict) -> None:
 
 def train_experiment(
     filelist: str | os.PathLike,
+    validation: str | os.PathLike,
     config: str | os.PathLike,
     trained: str | os.PathLike,
     *,
@@ -115,7 +134,8 @@ def train_experiment(
     threads: int = 1,
     log_file: str | os.PathLike | None = None,
 ) -> Path:
-    """Train (resuming where the inputs are unchanged) and write ``trained`` naming the last G/D.
+    """Train (resuming where the inputs are unchanged) and write ``trained`` naming the last G/D
+    and the saved G with the lowest validation loss (``best``, when there is a validation loss).
 
     ``options`` are ``TrainOptions`` fields (the rule's params, which Snakemake records).
     Without ``gpus`` training runs on the CPU in fp32 whatever ``options.precision`` says; with
@@ -137,25 +157,60 @@ def train_experiment(
     if devices > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={devices}"]
         cmd += ["-m", "rvc_pipeline.train", "--filelist", str(filelist), "--config", str(config)]
-        cmd += ["--state-dir", str(state), *options_argv(options)]
+        cmd += ["--state-dir", str(state), "--validation", str(validation), *options_argv(options)]
         cmd += ["--log", str(log_file)] if log_file else []
         log.info("DDP over %d devices: %s", devices, " ".join(cmd))
         subprocess.run(cmd, check=True)
         g_path = complete_pairs(state)[-1].g_path
     else:
-        g_path = train(filelist, config, state, options)
+        g_path = train(filelist, config, state, options, validation=validation)
     g = load_checkpoint(g_path)
     summary = {"G": str(g_path), "D": str(g_path.with_name("D" + g_path.name[1:])), "epoch": g["iteration"]}
+    best = best_saved(state)
+    if best is not None:
+        summary["best"] = best
     with atomic_path(trained) as tmp:
         tmp.write_text(json.dumps(summary, indent=1) + "\n")
     return g_path
 
 
+def best_saved(state_dir: str | os.PathLike) -> dict | None:
+    """``{"G", "epoch", "val_loss_mel"}`` of the saved checkpoint with the lowest validation loss.
+
+    Saved epochs are known by their global step (``losses.tsv`` has both); RVC's fixed
+    latest-only name is read for its epoch. None without a validation loss.
+    """
+    history = read_history(Path(state_dir) / "losses.tsv")
+    epoch_of_step = {int(row["step"]): int(row["epoch"]) for row in history}
+    saved = {}
+    for pair in complete_pairs(state_dir):
+        epoch = epoch_of_step.get(pair.step) or int(load_checkpoint(pair.g_path)["iteration"])
+        saved[epoch] = pair.g_path
+    best = best_epoch(history, set(saved))
+    if best is None:
+        return None
+    return {"G": str(saved[best[0]]), "epoch": best[0], "val_loss_mel": best[1]}
+
+
 def export_experiment(
-    trained: str | os.PathLike, config: str | os.PathLike, weights: str | os.PathLike, *, f0: bool, version: str
+    trained: str | os.PathLike,
+    config: str | os.PathLike,
+    weights: str | os.PathLike,
+    *,
+    f0: bool,
+    version: str,
+    choice: str = "latest",
 ) -> None:
-    """RVC's small voice model (``weights/{experiment}.pth``) from the last trained generator."""
+    """RVC's small voice model (``weights/{experiment}.pth``) from the last trained generator, or
+    with ``choice="best"`` from the saved one with the lowest validation loss."""
+    if choice not in EXPORT_CHOICES:
+        raise ValueError(f"export must be one of {EXPORT_CHOICES}, got {choice!r}")
     summary = json.loads(Path(trained).read_text())
+    chosen = summary
+    if choice == "best":
+        chosen = summary.get("best") or summary
+        if "best" not in summary:
+            log.warning("export: best asked for, but there is no validation loss: exporting the latest epoch")
     hparams = json.loads(Path(config).read_text())
-    export_model(summary["G"], hparams, weights, epoch=summary["epoch"], f0=f0, version=version)
-    log.info("exported %s (epoch %s) to %s", summary["G"], summary["epoch"], weights)
+    export_model(chosen["G"], hparams, weights, epoch=chosen["epoch"], f0=f0, version=version)
+    log.info("exported %s (epoch %s, %s) to %s", chosen["G"], chosen["epoch"], choice, weights)
