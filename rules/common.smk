@@ -190,6 +190,8 @@ def train_options(wildcards):
         warm_start=f"results/{warm}" if warm else None,
         seed=train["seed"],
         precision=train["precision"],
+        patience=train["patience"],
+        tensorboard=train["tensorboard"],
     )
 
 
@@ -221,11 +223,66 @@ def source_names(wildcards):
     return sorted(SOURCES[wildcards.experiment])
 
 
+# ---- report (issue 10): the per-experiment pages of `snakemake --report` ---------------------
+# Each page is results/{experiment}/report/{page}.html plus its figure {page}.png; a stage's
+# target builds its pages, since the report only shows outputs of jobs that ran.
+REPORT_PAGES = {
+    "preprocess": ["data"],
+    "extract": ["pitch"],
+    "train": ["training", "validation"],
+    "index": ["index"],
+    "convert": ["conversion"],
+}
+
+
+def report_pages(name, stage):
+    """The page files of one experiment's stage (no Pitch without f0, no Conversion without recordings)."""
+    wanted = {"pitch": EXPERIMENTS[name]["f0"], "conversion": bool(CONVERT[name])}
+    return [
+        f"results/{name}/report/{page}.{ext}"
+        for page in REPORT_PAGES[stage]
+        if wanted.get(page, True)
+        for ext in ("html", "png")
+    ]
+
+
+def report_gt_wavs(wildcards):
+    return _per_source(wildcards, "0_gt_wavs")
+
+
+def report_f0_hz(wildcards):
+    return _per_source(wildcards, "2b-f0nsf")
+
+
+def source_files(wildcards):
+    return SOURCES[wildcards.experiment]
+
+
+def state_folder(wildcards, input):
+    """The experiment folder (training state) of a job whose first input is its trained.json."""
+    return os.path.dirname(input.trained)
+
+
+def converted_pairs(wildcards):
+    """The experiment's converted recordings and, in the same order, their sources."""
+    names = sorted(CONVERT[wildcards.experiment])
+    return {
+        "converted": [
+            f"results/{wildcards.experiment}/converted/{n}.wav" for n in names
+        ],
+        "sources": [CONVERT[wildcards.experiment][n] for n in names],
+    }
+
+
+# ---- end of report ------------------------------------------------------------------------
+
+
 def preprocess_targets(wildcards):
     return [
         path
         for name in EXPERIMENTS
         for path in [f"results/{name}/dataset_report.tsv"]
+        + report_pages(name, "preprocess")
         + expand(
             "results/{experiment}/{folder}/{source}",
             experiment=name,
@@ -241,6 +298,7 @@ def extract_targets(wildcards):
         folders = [f"3_feature{FEATURE_DIMS[exp['version']]}"]
         if exp["f0"]:
             folders += ["2a_f0", "2b-f0nsf"]
+        targets += report_pages(name, "extract")
         targets += expand(
             "results/{experiment}/{folder}/{source}",
             experiment=name,
@@ -252,13 +310,17 @@ def extract_targets(wildcards):
 
 def train_targets(wildcards):
     return extract_targets(wildcards) + [
-        f"results/{name}/weights/{name}.pth" for name in EXPERIMENTS
+        path
+        for name in EXPERIMENTS
+        for path in [f"results/{name}/weights/{name}.pth"] + report_pages(name, "train")
     ]
 
 
 def index_targets(wildcards):
     return extract_targets(wildcards) + [
-        f"results/{name}/index" for name in EXPERIMENTS
+        path
+        for name in EXPERIMENTS
+        for path in [f"results/{name}/index"] + report_pages(name, "index")
     ]
 
 
@@ -267,5 +329,5 @@ def all_targets(wildcards):
         f"results/{name}/converted/{recording}.wav"
         for name in EXPERIMENTS
         for recording in CONVERT[name]
-    ]
+    ] + [path for name in EXPERIMENTS for path in report_pages(name, "convert")]
     return train_targets(wildcards) + index_targets(wildcards) + converted

@@ -26,6 +26,7 @@ rule write_filelist:
         unpack(filelist_inputs),
     output:
         filelist="results/{experiment}/filelist.txt",
+        validation="results/{experiment}/validation.txt",
         config="results/{experiment}/config.json",
         report="results/{experiment}/reports/filelist.tsv",
     log:
@@ -38,6 +39,7 @@ rule write_filelist:
         spk_id=speaker_id,
         seed=config["train"]["seed"],
         precision=config["train"]["precision"],
+        validation_share=config["train"]["validation_share"],
     run:
         from rvc_pipeline.experiment import prepare_training
 
@@ -48,6 +50,7 @@ rule train_model:
     input:
         unpack(train_inputs),
         filelist="results/{experiment}/filelist.txt",
+        validation="results/{experiment}/validation.txt",
         config="results/{experiment}/config.json",
     output:
         trained="results/{experiment}/trained.json",
@@ -80,6 +83,7 @@ rule export_model:
     params:
         f0=lookup(dpath="experiments/{experiment}/f0", within=config),
         version=version,
+        choice=config["train"]["export"],
     run:
         from rvc_pipeline.experiment import export_experiment
 
