@@ -15,6 +15,7 @@ from rvc_pipeline.atomic import atomic_path
 from rvc_pipeline.atomic import save_npy
 from rvc_pipeline.f0 import read_wav_16k
 from rvc_pipeline.hubert import MIN_SAMPLES, load_hubert
+from rvc_pipeline.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +46,17 @@ def extract_features_dir(
     wavs = sorted(Path(wav_dir).glob("*.wav"))
     log.info("%s features of %d files in %s", version, len(wavs), wav_dir)
     problems = []
-    for wav in wavs:
-        audio = read_wav_16k(wav)
-        if len(audio) < MIN_SAMPLES:
-            problems.append({"file": str(wav), "reason": f"{len(audio)} samples: too short for one feature frame"})
-            continue
-        features = model.extract(audio, version)
-        if np.isnan(features).any():
-            problems.append({"file": str(wav), "reason": "features contain NaN; not saved"})
-            continue
-        save_npy(Path(out_dir) / f"{wav.stem}.npy", features)
+    with Progress(f"extract_features {wav_dir}", total=len(wavs)) as progress:
+        for wav in progress.each(wavs):
+            audio = read_wav_16k(wav)
+            if len(audio) < MIN_SAMPLES:
+                problems.append({"file": str(wav), "reason": f"{len(audio)} samples: too short for one feature frame"})
+                continue
+            features = model.extract(audio, version)
+            if np.isnan(features).any():
+                problems.append({"file": str(wav), "reason": "features contain NaN; not saved"})
+                continue
+            save_npy(Path(out_dir) / f"{wav.stem}.npy", features)
     for problem in problems:
         log.warning("%s: %s", problem["file"], problem["reason"])
     return problems

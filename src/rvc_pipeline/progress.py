@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from types import TracebackType
+from typing import TypeVar
 
 from rvc_pipeline.history import format_duration
 from rvc_pipeline.logs import PROGRESS_LOGGER
@@ -18,6 +20,7 @@ from rvc_pipeline.logs import PROGRESS_LOGGER
 EVERY = 30.0
 
 progress_log = logging.getLogger(PROGRESS_LOGGER)
+T = TypeVar("T")
 
 
 def log_progress(message: str, owner: int | None = None, level: int = logging.INFO) -> None:
@@ -37,8 +40,8 @@ def log_progress(message: str, owner: int | None = None, level: int = logging.IN
 class Progress:
     """Count work done and log ``label: phase, done/total unit, rate, ETA`` every ``every`` seconds.
 
-    Use as a context manager around the work; ``advance()`` after each item, ``phase()`` before
-    a long single step. A last line on exit gives the total time.
+    Use as a context manager around the work; loop over ``each(items)`` (or call ``advance()``),
+    ``phase()`` before a long single step. A last line on exit gives the total time.
     """
 
     def __init__(self, label: str, total: int | None = None, unit: str = "files", every: float = EVERY) -> None:
@@ -70,6 +73,12 @@ class Progress:
 
     def advance(self, count: int = 1) -> None:
         self.done += count
+
+    def each(self, items: Iterable[T]) -> Iterator[T]:
+        """The items, each counted once the loop body has finished with it."""
+        for item in items:
+            yield item
+            self.done += 1
 
     def phase(self, text: str) -> None:
         self._phase = text

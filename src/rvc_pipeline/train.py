@@ -529,7 +529,7 @@ def _train(
                     }
                 )
                 write_history(tsv, history)
-                _report_epoch(state_dir.name, history, options, events)
+                log_epoch(state_dir.name, history, options, events)
             if saving:
                 latest_g = _save(
                     trainer, schedulers, state_dir, epoch, global_step, options.keep_latest_only, ranks
@@ -549,7 +549,7 @@ def _train(
     return latest_g
 
 
-def _report_epoch(name: str, history: list[dict[str, Any]], options: TrainOptions, events: Any) -> None:
+def log_epoch(name: str, history: list[dict[str, Any]], options: TrainOptions, events: Any) -> None:
     """The epoch line (log and console), the overtraining warning when it first fires, the event file."""
     log_progress(f"train {name}: " + epoch_line(history, len(history) - 1, options.epochs))
     warning = overtraining_warning(history, options.patience)

@@ -12,6 +12,7 @@ from rvc_pipeline.reporting.figures import new_figure, note_figure, save_png
 from rvc_pipeline.reporting.page import Page
 
 F0_BINS = np.geomspace(50, 1100, 60)  # RVC's f0 range, on a log scale as pitch is heard
+F0_TICKS = (50, 75, 100, 150, 200, 300, 400, 600, 800, 1100)
 MAX_LINES = 12  # sources drawn as lines of their own; the overall histogram always
 
 
@@ -42,13 +43,17 @@ def _histogram(per_source: dict[str, np.ndarray], overall: np.ndarray, figure_pa
         return save_png(note_figure("no voiced frame: nothing to draw"), figure_path)
     figure = new_figure(10, 3.5)
     axes = figure.subplots()
-    axes.hist(overall[overall > 0], bins=F0_BINS, color="#cccccc", label="all sources", density=True)
+    voiced = overall[overall > 0]
+    axes.hist(voiced, bins=F0_BINS, weights=np.full(len(voiced), 1 / len(voiced)), color="#cccccc", label="all sources")
     for name, f0 in list(per_source.items())[:MAX_LINES]:
         if np.any(f0 > 0):
-            axes.hist(f0[f0 > 0], bins=F0_BINS, histtype="step", density=True, label=name)
+            voiced = f0[f0 > 0]
+            weights = np.full(len(voiced), 1 / len(voiced))
+            axes.hist(voiced, bins=F0_BINS, weights=weights, histtype="step", linewidth=1.5, label=name)
     axes.set_xscale("log")
+    axes.set_xticks(F0_TICKS, [str(tick) for tick in F0_TICKS])
     axes.set_xlabel("f0 (Hz)")
-    axes.set_ylabel("share of voiced frames (density)")
+    axes.set_ylabel("share of the voiced frames")
     axes.set_title("Pitch of the voiced frames", fontsize=10)
     axes.legend(fontsize=8, ncols=2)
     return save_png(figure, figure_path)

@@ -7,6 +7,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from matplotlib.ticker import MaxNLocator
+
 from rvc_pipeline.history import (
     VAL_COLUMN,
     Row,
@@ -36,17 +38,20 @@ def _curves(history: Sequence[Row], marks: dict[str, int], figure_path: str | os
     if not history:
         return save_png(note_figure("no epoch trained"), figure_path)
     epochs = [int(row["epoch"]) for row in history]
-    figure = new_figure(12, 9)
-    grid = figure.add_gridspec(4, 3)
+    figure = new_figure(14, 8)
+    grid = figure.add_gridspec(3, 4)
     for number, (title, columns) in enumerate(PANELS):
-        axes = figure.add_subplot(grid[number // 3, number % 3])
+        axes = figure.add_subplot(grid[number // 4, number % 4])
         for column in columns:
             axes.plot(epochs, [value(row, column) for row in history], marker=".", label=column)
         axes.set_title(title, fontsize=9)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.ticklabel_format(axis="y", useOffset=False, style="sci", scilimits=(-3, 4))
         if len(columns) > 1:
             axes.legend(fontsize=7)
     # The validation loss below, on the scale of the training mel loss it is compared with.
-    axes = figure.add_subplot(grid[3, :])
+    axes = figure.add_subplot(grid[2, :])
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.plot(epochs, [value(row, "loss_mel") for row in history], marker=".", label="training mel loss")
     axes.plot(epochs, [value(row, VAL_COLUMN) for row in history], marker="o", label="validation mel loss")
     for label, epoch in marks.items():
