@@ -224,25 +224,25 @@ def source_names(wildcards):
 
 
 # ---- report (issue 10): the per-experiment pages of `snakemake --report` ---------------------
-# Each page is results/{experiment}/report/{page}.html plus its figure {page}.png; a stage's
-# target builds its pages, since the report only shows outputs of jobs that ran.
-REPORT_PAGES = {
-    "preprocess": ["data"],
-    "extract": ["pitch"],
-    "train": ["training", "validation"],
-    "index": ["index"],
-    "convert": ["conversion"],
+# Each stage has pages results/{experiment}/report/{page}.html and a figure {page}.png; a stage's
+# target builds them, since the report only shows outputs of jobs that ran. Conversion has a
+# folder of pages, one per recording.
+REPORT_FILES = {
+    "preprocess": ["data.html", "data.png"],
+    "extract": ["pitch.html", "pitch.png"],
+    "train": ["training.html", "training.png", "validation.html", "validation.png"],
+    "index": ["index.html", "index.png"],
+    "convert": ["conversion", "conversion.png"],
 }
 
 
 def report_pages(name, stage):
-    """The page files of one experiment's stage (no Pitch without f0, no Conversion without recordings)."""
+    """The report files of one experiment's stage (no Pitch without f0, no Conversion without recordings)."""
     wanted = {"pitch": EXPERIMENTS[name]["f0"], "conversion": bool(CONVERT[name])}
     return [
-        f"results/{name}/report/{page}.{ext}"
-        for page in REPORT_PAGES[stage]
-        if wanted.get(page, True)
-        for ext in ("html", "png")
+        f"results/{name}/report/{file}"
+        for file in REPORT_FILES[stage]
+        if wanted.get(file.split(".")[0], True)
     ]
 
 

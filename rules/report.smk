@@ -211,12 +211,13 @@ rule render_conversion_audio:
         unpack(converted_pairs),
         config="results/{experiment}/config.json",
     output:
-        summary=report(
-            "results/{experiment}/report/conversion.html",
+        pages=report(
+            directory("results/{experiment}/report/conversion"),
+            patterns=["{name}.html"],
             caption="../report/conversion.rst",
             category="Conversion",
             subcategory="{experiment}",
-            labels={"experiment": "{experiment}", "page": "converted recordings"},
+            labels={"experiment": "{experiment}", "page": "{name}"},
         ),
         figure=report(
             "results/{experiment}/report/conversion.png",
@@ -238,6 +239,6 @@ rule render_conversion_audio:
             sources=input.sources,
             config=input.config,
             experiment=wildcards.experiment,
-            summary=output.summary,
+            pages=output.pages,
             figure=output.figure,
         )

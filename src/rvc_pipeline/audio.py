@@ -96,9 +96,9 @@ def native_sample_rate(path: str | os.PathLike) -> int | None:
 OPUS_RATE = 48000  # the rate Opus encodes at
 
 
-def encode_ogg_opus(samples: np.ndarray, sr: int, bitrate: int = 64000) -> bytes:
-    """Mono float samples as an Ogg/Opus file in memory: about 8 kB a second at 64 kbit/s, small
-    enough to embed in a report page, and played by every browser."""
+def encode_ogg_opus(samples: np.ndarray, sr: int, bitrate: int = 32000) -> bytes:
+    """Mono float samples as an Ogg/Opus file in memory: 4 kB a second at 32 kbit/s (clear speech),
+    small enough to embed in a report page, and played by every browser."""
     buffer = io.BytesIO()
     with av.open(buffer, "w", format="ogg") as container:
         stream = container.add_stream("libopus", rate=OPUS_RATE, layout="mono")

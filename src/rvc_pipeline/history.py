@@ -140,7 +140,7 @@ def epoch_line(history: Sequence[Row], index: int, total_epochs: int) -> str:
         val_text += f" (best {best[1]:.4f} at epoch {best[0]})"
     losses = " ".join(f"{k}={value(row, k):.4f}" for k in LOSS_COLUMNS)
     return (
-        f"epoch {row['epoch']}/{total_epochs} step {row['step']} {losses} lr={value(row, 'lr'):.6g} "
-        f"{value(row, 'seconds'):.1f}s {steps_per_second(history, index):.2f} steps/s "
-        f"ETA {format_duration(eta_seconds(history, index, total_epochs))} {val_text}"
+        f"epoch {row['epoch']}/{total_epochs} step {row['step']} {value(row, 'seconds'):.1f}s "
+        f"{steps_per_second(history, index):.2f} steps/s ETA {format_duration(eta_seconds(history, index, total_epochs))} "
+        f"{val_text} {losses} lr={value(row, 'lr'):.6g}"
     )

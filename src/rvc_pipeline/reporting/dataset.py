@@ -13,7 +13,7 @@ import soundfile as sf
 
 from rvc_pipeline.audio import native_sample_rate
 from rvc_pipeline.report import SourceReport, read_reports
-from rvc_pipeline.reporting.figures import new_figure, save_png
+from rvc_pipeline.reporting.figures import Figure, new_figure, save_png
 from rvc_pipeline.reporting.page import Page
 
 MIN_MINUTES = 10.0  # RVC's guides ask for 10 minutes or more of one voice
@@ -91,7 +91,7 @@ def dataset_warnings(
     return found
 
 
-def _histograms(segments: Sequence[Segment], figure_path: str | os.PathLike) -> bytes:
+def _histograms(segments: Sequence[Segment], figure_path: str | os.PathLike) -> Figure:
     figure = new_figure(10, 3.2)
     lengths, loudness = figure.subplots(1, 2)
     lengths.hist([s.seconds for s in segments], bins=30, color="#4c72b0")

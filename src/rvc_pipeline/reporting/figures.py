@@ -21,18 +21,18 @@ def new_figure(width: float, height: float) -> Figure:
     return figure
 
 
-def png_bytes(figure: Figure) -> bytes:
+def figure_bytes(figure: Figure, file_format: str = "png") -> bytes:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    figure.savefig(buffer, format=file_format)
     return buffer.getvalue()
 
 
-def save_png(figure: Figure, path: str | os.PathLike) -> bytes:
-    """Write the figure as PNG (atomically) and return its bytes, to embed the same image in a page."""
-    data = png_bytes(figure)
+def save_png(figure: Figure, path: str | os.PathLike) -> Figure:
+    """Write the figure as PNG, atomically; returns it (to show it on a page too)."""
+    data = figure_bytes(figure)
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
-    return data
+    return figure
 
 
 def note_figure(text: str) -> Figure:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 import os
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -16,6 +17,7 @@ import numpy as np
 
 from rvc_pipeline.atomic import atomic_path
 from rvc_pipeline.audio import encode_ogg_opus
+from rvc_pipeline.reporting.figures import Figure, figure_bytes
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.2em; color: #222; max-width: 80em; }
@@ -27,13 +29,12 @@ th { background: #f0f0f0; } td.num { text-align: right; font-variant-numeric: ta
 .ok { background: #eef8ee; border-left: 4px solid #3a3; padding: 0.4em 0.8em; margin: 0.5em 0; }
 .fix { color: #555; } img { max-width: 100%; }
 .pair { display: flex; gap: 1em; flex-wrap: wrap; align-items: center; }
-pre { font-size: 0.8em; background: #f7f7f7; padding: 0.5em; overflow-x: auto; }
 """
 
 
 def _cell(value: Any) -> str:
     if isinstance(value, float):
-        return f'<td class="num">{value:.4g}</td>'
+        return '<td class="num">-</td>' if math.isnan(value) else f'<td class="num">{value:.4g}</td>'
     if isinstance(value, int):
         return f'<td class="num">{value}</td>'
     return f"<td>{html.escape(str(value))}</td>"
@@ -68,18 +69,17 @@ class Page:
         body = "".join("<tr>" + "".join(map(_cell, row)) + "</tr>" for row in rows)
         self.parts.append(f"<table>{head}{body}</table>")
 
-    def preformatted(self, lines: Iterable[str]) -> None:
-        self.parts.append("<pre>" + html.escape("\n".join(lines)) + "</pre>")
-
-    def image(self, png: bytes, alt: str) -> None:
-        data = base64.b64encode(png).decode("ascii")
-        self.parts.append(f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">')
+    def image(self, figure: Figure, alt: str, photo: bool = False) -> None:
+        """The figure, embedded: PNG for plots, JPEG for spectrograms (``photo``), which PNG packs badly."""
+        kind = "jpeg" if photo else "png"
+        data = base64.b64encode(figure_bytes(figure, kind)).decode("ascii")
+        self.parts.append(f'<img alt="{html.escape(alt)}" src="data:image/{kind};base64,{data}">')
 
     def audio(self, samples: np.ndarray, sr: int, label: str) -> None:
-        """An audio player (Ogg/Opus, embedded) with its label."""
+        """An audio player (embedded Ogg/Opus) with its label."""
         data = base64.b64encode(encode_ogg_opus(samples, sr)).decode("ascii")
         self.parts.append(
-            f'<div class="pair"><audio controls preload="none" src="data:audio/ogg;base64,{data}"></audio>'
+            f'<div class="pair"><audio controls preload="metadata" src="data:audio/ogg;base64,{data}"></audio>'
             f"<span>{html.escape(label)}</span></div>"
         )
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rvc_pipeline.reporting.figures import new_figure, note_figure, save_png
+from rvc_pipeline.reporting.figures import Figure, new_figure, note_figure, save_png
 from rvc_pipeline.reporting.page import Page
 
 F0_BINS = np.geomspace(50, 1100, 60)  # RVC's f0 range, on a log scale as pitch is heard
@@ -38,7 +38,7 @@ def pitch_row(name: str, f0: np.ndarray) -> list:
     ]
 
 
-def _histogram(per_source: dict[str, np.ndarray], overall: np.ndarray, figure_path: str | os.PathLike) -> bytes:
+def _histogram(per_source: dict[str, np.ndarray], overall: np.ndarray, figure_path: str | os.PathLike) -> Figure:
     if not np.any(overall > 0):
         return save_png(note_figure("no voiced frame: nothing to draw"), figure_path)
     figure = new_figure(10, 3.5)

@@ -13,12 +13,14 @@ from rvc_pipeline.history import (
     VAL_COLUMN,
     Row,
     best_epoch,
-    epoch_line,
+    eta_seconds,
     first_overtraining,
+    format_duration,
     read_history,
+    steps_per_second,
     value,
 )
-from rvc_pipeline.reporting.figures import new_figure, note_figure, save_png
+from rvc_pipeline.reporting.figures import Figure, new_figure, note_figure, save_png
 from rvc_pipeline.reporting.page import Page
 
 # (panel title, columns drawn in it), in the order of RVC's TensorBoard scalars
@@ -34,7 +36,7 @@ PANELS = (
 )
 
 
-def _curves(history: Sequence[Row], marks: dict[str, int], figure_path: str | os.PathLike) -> bytes:
+def _curves(history: Sequence[Row], marks: dict[str, int], figure_path: str | os.PathLike) -> Figure:
     if not history:
         return save_png(note_figure("no epoch trained"), figure_path)
     epochs = [int(row["epoch"]) for row in history]
@@ -99,6 +101,20 @@ def plot_training(
         marks[f"overtraining warning (epoch {overtraining[0]})"] = overtraining[0]
     page.image(_curves(history, marks, figure), "loss curves")
     page.heading("Epochs")
-    page.preformatted(epoch_line(history, index, epochs) for index in range(len(history)))
+    page.text("As the training printed them at the end of each epoch (ETA: the time left at that epoch).")
+    page.table(
+        ["epoch", "step", "seconds", "steps/s", "ETA", "loss_mel", "val_loss_mel", "loss_gen_all", "loss_disc", "lr"],
+        [
+            [
+                int(row["epoch"]),
+                int(row["step"]),
+                round(value(row, "seconds"), 1),
+                round(steps_per_second(history, index), 2),
+                format_duration(eta_seconds(history, index, epochs)),
+                *(value(row, column) for column in ("loss_mel", VAL_COLUMN, "loss_gen_all", "loss_disc", "lr")),
+            ]
+            for index, row in enumerate(history)
+        ],
+    )
     page.write(summary)
     return overtraining[1] if overtraining else None

@@ -9,10 +9,15 @@ import re
 from pathlib import Path
 
 from rvc_pipeline.audio import read_wav
+from rvc_pipeline.history import best_epoch, read_history
 from rvc_pipeline.models.mel import MelConfig
-from rvc_pipeline.reporting.figures import mel_pair, note_figure, png_bytes, save_png
+from rvc_pipeline.reporting.figures import mel_pair, note_figure, save_png
 from rvc_pipeline.reporting.page import Page
 from rvc_pipeline.train import VALIDATION_DIR
+
+# A page shows in the report's frame only while it stays under the browser's limit for an address
+# (about 2 MB of base64 in Chromium): a few epochs, not every saved one.
+MAX_EPOCHS = 6
 
 
 def renderings(state_dir: str | os.PathLike, segment: str) -> list[tuple[int, Path]]:
@@ -24,6 +29,18 @@ def renderings(state_dir: str | os.PathLike, segment: str) -> list[tuple[int, Pa
         if (match := pattern.match(path.name))
     ]
     return sorted(found)
+
+
+def epochs_to_show(saved: list[int], best: int | None, count: int = MAX_EPOCHS) -> list[int]:
+    """At most ``count`` of the saved epochs: the first, the last, the best and evenly spaced others."""
+    if len(saved) <= count:
+        return saved
+    keep = {saved[0], saved[-1]} | ({best} if best in saved else set())
+    spaced = [saved[round(k * (len(saved) - 1) / (count - 1))] for k in range(count)]
+    for epoch in spaced:
+        if len(keep) < count:
+            keep.add(epoch)
+    return sorted(keep)
 
 
 def render_validation_audio(
@@ -52,15 +69,20 @@ def render_validation_audio(
     )
     mel = MelConfig.from_hparams(json.loads(Path(config).read_text(encoding="utf-8")))
     truth, sr = read_wav(held_out[0])
-    shown = renderings(state_dir, held_out[0].stem)
+    rendered_at = dict(renderings(state_dir, held_out[0].stem))
+    best = best_epoch(read_history(Path(state_dir) / "losses.tsv"), set(rendered_at))
+    shown = [(epoch, rendered_at[epoch]) for epoch in epochs_to_show(sorted(rendered_at), best and best[0])]
+    if len(shown) < len(rendered_at):
+        page.text(f"{len(shown)} of the {len(rendered_at)} saved epochs: the first, the last, the best and some between.")
     if not shown:
         save_png(note_figure("no saved epoch rendered the validation segment"), figure)
     for number, (epoch, path) in enumerate(shown):
         rendered, _ = read_wav(path)
         pair = mel_pair(truth[: len(rendered)], rendered, mel, ("recording", f"model at epoch {epoch}"))
-        png = save_png(pair, figure) if number == len(shown) - 1 else png_bytes(pair)
-        page.heading(f"Epoch {epoch}")
-        page.image(png, f"mel spectrograms at epoch {epoch}")
+        if number == len(shown) - 1:
+            save_png(pair, figure)
+        page.heading(f"Epoch {epoch}" + (" (lowest validation loss)" if best and best[0] == epoch else ""))
+        page.image(pair, f"mel spectrograms at epoch {epoch}", photo=True)
         page.audio(truth, sr, f"recording {held_out[0].name}")
         page.audio(rendered, sr, f"model at epoch {epoch}")
     page.write(summary)
