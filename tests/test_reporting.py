@@ -67,7 +67,9 @@ def test_data_page_lists_every_source_with_its_status(tmp_path):
     write_source_report(SourceReport("b.mp3", "b", status="skipped", reason="not audio"), reports / "b.tsv")
     from rvc_pipeline.report import merge_reports
 
-    merge_reports([reports / "a.tsv", reports / "b.tsv"], {"notes": "folder"}, ["stand-in HuBERT"], tmp_path / "r.tsv")
+    merge_reports(
+        [reports / "a.tsv", reports / "b.tsv"], {"notes": "folder"}, ["stand-in HuBERT"], tmp_path / "r.tsv"
+    )
     sf.write(tmp_path / "a.wav", tone(12.0), 48000)
     warnings = plot_dataset(
         report=tmp_path / "r.tsv",
@@ -79,8 +81,14 @@ def test_data_page_lists_every_source_with_its_status(tmp_path):
         figure=tmp_path / "data.png",
     )
     page = (tmp_path / "data.html").read_text()
-    assert [text for text, _ in warnings] == ["only 0.2 min of training audio (segments); RVC voices want 10 min or more"]
-    for row in ("<td>a.wav</td><td>ok</td>", "<td>b.mp3</td><td>skipped</td><td>not audio</td>", "<td>notes</td><td>ignored</td>"):
+    assert [text for text, _ in warnings] == [
+        "only 0.2 min of training audio (segments); RVC voices want 10 min or more"
+    ]
+    for row in (
+        "<td>a.wav</td><td>ok</td>",
+        "<td>b.mp3</td><td>skipped</td><td>not audio</td>",
+        "<td>notes</td><td>ignored</td>",
+    ):
         assert row in page
     assert '<td class="num">48000</td>' in page  # a's own rate; b's cannot be read
     assert "Warning:</b> stand-in HuBERT" in page
@@ -111,24 +119,22 @@ def test_index_page_has_rows_lists_and_build_time(tmp_path):
     np.save(tmp_path / "f.npy", rng.standard_normal((400, 256)).astype(np.float32))
     train_index([tmp_path / "f.npy"], tmp_path / "index", "voice", "v1")
     (tmp_path / "bench.tsv").write_text("s\th:m:s\n12.5\t0:00:12\n")
-    facts = plot_index(
-        index_dir=tmp_path / "index",
-        benchmark=tmp_path / "bench.tsv",
-        experiment="voice",
-        summary=tmp_path / "index.html",
-        figure=tmp_path / "index.png",
-    )
+
+    def page(benchmark):
+        return plot_index(
+            index_dir=tmp_path / "index",
+            benchmark=tmp_path / benchmark,
+            experiment="voice",
+            summary=tmp_path / "index.html",
+            figure=tmp_path / "index.png",
+        )
+
+    facts = page("bench.tsv")
     index = faiss.read_index(str(next((tmp_path / "index").glob("added_*.index"))))
     assert facts["rows"] == 400 == index.ntotal and facts["n_ivf (lists)"] == 10  # min(16*sqrt(400), 400//39)
     assert facts["build time"] == "12.5 s"
     assert "added_IVF10_Flat_nprobe_1_voice_v1.index" in (tmp_path / "index.html").read_text()
-    missing = plot_index(
-        index_dir=tmp_path / "index",
-        benchmark=tmp_path / "none.tsv",
-        experiment="voice",
-        summary=tmp_path / "i2.html",
-        figure=tmp_path / "i2.png",
-    )
+    missing = page("none.tsv")
     assert missing["build time"].startswith("unknown")
 
 

@@ -15,7 +15,6 @@ import torch
 from rvc_pipeline.checkpoint import complete_pairs, load_checkpoint
 from rvc_pipeline.experiment import export_experiment, train_experiment
 from rvc_pipeline.export import load_exported
-from rvc_pipeline.filelist import write_filelist
 from rvc_pipeline.history import LOSS_COLUMNS, read_history, write_history
 from rvc_pipeline.train import train
 from rvc_pipeline.validation import held_out, name_hash
@@ -66,21 +65,8 @@ def experiment(tmp_path_factory) -> dict[str, Path]:
     """Seven segments, two of them held out."""
     exp = tmp_path_factory.mktemp("exp")
     seconds = {"a": [1.2, 1.0, 1.1, 1.0], "b": [1.1, 0.9, 1.0]}
-    filelist, config = make_experiment(exp, seconds)
+    filelist, config = make_experiment(exp, seconds, validation_share=0.02)
     validation = exp / "validation.txt"
-    write_filelist(
-        filelist,
-        exp / "0_gt_wavs",
-        exp / "3_feature256",
-        exp / "2a_f0",
-        exp / "2b-f0nsf",
-        mute_dir=exp / "mute",
-        sample_rate=SR,
-        hop_length=HOP,
-        version="v1",
-        validation=validation,
-        validation_share=0.02,
-    )
     return {"exp": exp, "filelist": filelist, "config": config, "validation": validation}
 
 
@@ -106,7 +92,13 @@ def trained(experiment, tmp_path_factory) -> dict[str, Path]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # module fixtures run before conftest's one_thread
     try:
-        train(experiment["filelist"], experiment["config"], with_val, options(**common), validation=experiment["validation"])
+        train(
+            experiment["filelist"],
+            experiment["config"],
+            with_val,
+            options(**common),
+            validation=experiment["validation"],
+        )
         train(experiment["filelist"], experiment["config"], without, options(**common))
     finally:
         torch.set_num_threads(threads)
@@ -114,11 +106,15 @@ def trained(experiment, tmp_path_factory) -> dict[str, Path]:
 
 
 def test_validation_loss_is_written_and_leaves_training_as_it_was(trained):
-    with_val, without = read_history(trained["with"] / "losses.tsv"), read_history(trained["without"] / "losses.tsv")
+    with_val, without = read_history(trained["with"] / "losses.tsv"), read_history(
+        trained["without"] / "losses.tsv"
+    )
     assert [float(row["val_loss_mel"]) > 0 for row in with_val] == [True] * 3
     assert [row["val_loss_mel"] for row in without] == [""] * 3
     for got, want in zip(with_val, without):  # the validation pass draws no random number of training's
-        assert [got[c] for c in ("step", "lr", *LOSS_COLUMNS)] == [want[c] for c in ("step", "lr", *LOSS_COLUMNS)]
+        assert [got[c] for c in ("step", "lr", *LOSS_COLUMNS)] == [
+            want[c] for c in ("step", "lr", *LOSS_COLUMNS)
+        ]
 
 
 def test_each_saved_epoch_renders_the_first_held_out_segment(experiment, trained):
@@ -126,7 +122,10 @@ def test_each_saved_epoch_renders_the_first_held_out_segment(experiment, trained
     rendered = sorted(p.name for p in (trained["with"] / "validation").iterdir())
     assert rendered == [f"{first.stem}_e{epoch}.wav" for epoch in (1, 2, 3)]
     samples, sr = sf.read(trained["with"] / "validation" / rendered[-1])
-    frames = min(len(sf.read(first)[0]) // HOP, 2 * len(np.load(str(first).replace("0_gt_wavs", "3_feature256").replace(".wav", ".npy"))))
+    frames = min(
+        len(sf.read(first)[0]) // HOP,
+        2 * len(np.load(str(first).replace("0_gt_wavs", "3_feature256").replace(".wav", ".npy"))),
+    )
     assert sr == SR and len(samples) == frames * HOP and np.abs(samples).max() > 0
 
 
@@ -147,7 +146,14 @@ def test_validation_loss_is_the_mel_l1_of_the_inference_path(experiment, trained
     with torch.no_grad():
         for item in dataset:
             sid = torch.tensor([item.sid])
-            out = net.infer(item.phone[None], torch.tensor([len(item.phone)]), item.pitch[None], item.pitchf[None], sid, noise_scale=0.0)[0]
+            out = net.infer(
+                item.phone[None],
+                torch.tensor([len(item.phone)]),
+                item.pitch[None],
+                item.pitchf[None],
+                sid,
+                noise_scale=0.0,
+            )[0]
             rendered = mel.mel_spectrogram(out[:, 0])
             target = mel.spec_to_mel(item.spec[None])
             losses.append(float((rendered - target).abs().mean()) * hparams["train"]["c_mel"])
@@ -172,7 +178,9 @@ def test_export_best_takes_the_saved_epoch_with_the_lowest_validation_loss(exper
 
     for choice, epoch in (("best", 2), ("latest", 3)):
         out = tmp_path / f"{choice}.pth"
-        export_experiment(tmp_path / "trained.json", experiment["config"], out, f0=True, version="v1", choice=choice)
+        export_experiment(
+            tmp_path / "trained.json", experiment["config"], out, f0=True, version="v1", choice=choice
+        )
         exported, _ = load_exported(out)
         assert exported["info"] == f"{epoch}epoch"
     g = load_checkpoint(state / f"G_{step_of_epoch_2}.pth")["model"]
@@ -183,7 +191,14 @@ def test_export_best_takes_the_saved_epoch_with_the_lowest_validation_loss(exper
 def test_export_best_without_a_validation_loss_exports_the_latest(trained, experiment, tmp_path, caplog):
     g_path = complete_pairs(trained["without"])[-1].g_path
     (tmp_path / "trained.json").write_text(json.dumps({"G": str(g_path), "epoch": 3}))
-    export_experiment(tmp_path / "trained.json", experiment["config"], tmp_path / "m.pth", f0=True, version="v1", choice="best")
+    export_experiment(
+        tmp_path / "trained.json",
+        experiment["config"],
+        tmp_path / "m.pth",
+        f0=True,
+        version="v1",
+        choice="best",
+    )
     assert load_exported(tmp_path / "m.pth")[0]["info"] == "3epoch"
     assert "no validation loss: exporting the latest epoch" in caplog.text
 
@@ -192,11 +207,26 @@ def test_tensorboard_events_carry_rvcs_scalar_names(experiment, tmp_path):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    train(experiment["filelist"], experiment["config"], tmp_path, options(epochs=1, tensorboard=True), validation=experiment["validation"])
+    train(
+        experiment["filelist"],
+        experiment["config"],
+        tmp_path,
+        options(epochs=1, tensorboard=True),
+        validation=experiment["validation"],
+    )
     events = EventAccumulator(str(tmp_path))
     events.Reload()
     tags = set(events.Tags()["scalars"])
-    rvc = {"loss/g/total", "loss/d/total", "learning_rate", "grad_norm_d", "grad_norm_g", "loss/g/fm", "loss/g/mel", "loss/g/kl"}
+    rvc = {
+        "loss/g/total",
+        "loss/d/total",
+        "learning_rate",
+        "grad_norm_d",
+        "grad_norm_g",
+        "loss/g/fm",
+        "loss/g/mel",
+        "loss/g/kl",
+    }
     assert rvc | {"loss/val/mel"} <= tags
     assert len(events.Scalars("loss/g/mel")) == int(read_history(tmp_path / "losses.tsv")[-1]["step"])
 

@@ -177,7 +177,7 @@ def write_filelist(
     if validation is not None:
         with atomic_path(validation) as tmp:
             tmp.write_text("\n".join(line(name) for name in names if name in kept_out), encoding="utf-8")
-        log.info("validation %s: %d segments held out of training: %s", validation, len(kept_out), ", ".join(sorted(kept_out)))
+        log.info("validation %s: %d segments held out: %s", validation, len(kept_out), ", ".join(sorted(kept_out)))
     lines = [line(name) for name in names if name not in kept_out]
     mute = mute_paths(mute_dir, sample_rate, version)
     mute_line = "|".join([*(str(p) for p in (mute if f0 else mute[:2])), str(spk_id)])
@@ -187,7 +187,7 @@ def write_filelist(
         tmp.write_text("\n".join(lines), encoding="utf-8")
     for row in report:
         log.warning("filelist: %s: %s", row["file"], row["reason"])
-    log.info("filelist %s: %d segments + 2 mute lines, %d reported", path, len(names) - len(kept_out), len(report))
+    log.info("filelist %s: %d segments + 2 mute lines, %d reported", path, len(lines) - 2, len(report))
     return report
 
 

@@ -44,7 +44,9 @@ class Progress:
     ``phase()`` before a long single step. A last line on exit gives the total time.
     """
 
-    def __init__(self, label: str, total: int | None = None, unit: str = "files", every: float = EVERY) -> None:
+    def __init__(
+        self, label: str, total: int | None = None, unit: str = "files", every: float = EVERY
+    ) -> None:
         self.label = label
         self.total = total
         self.unit = unit

@@ -340,13 +340,22 @@ class _Validation:
     out_dir: Path
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None, settings: StepSettings, options: TrainOptions, device: torch.device, state_dir: Path) -> _Validation | None:
+    def load(
+        cls,
+        path: str | os.PathLike | None,
+        settings: StepSettings,
+        options: TrainOptions,
+        device: torch.device,
+        state_dir: Path,
+    ) -> _Validation | None:
+        """The validation set of the filelist ``path``, or None when it is empty or not given."""
         if path is None or not Path(path).read_text(encoding="utf-8").strip():
             log.info("no validation segments: the validation loss is not computed")
             return None
         entries = read_filelist(path, options.f0)
         log.info("validation loss on %d held-out segments from %s", len(entries), path)
-        return cls(SegmentDataset(entries, settings.mel, PHONE_CHANNELS[options.version]), settings, device, state_dir / VALIDATION_DIR)
+        dataset = SegmentDataset(entries, settings.mel, PHONE_CHANNELS[options.version])
+        return cls(dataset, settings, device, state_dir / VALIDATION_DIR)
 
     def loss(self, net_g: torch.nn.Module, save_epoch: int | None) -> float:
         """Mean mel L1 (times c_mel) of whole segments through the inference path without prior noise.
@@ -359,7 +368,8 @@ class _Validation:
         net.eval()
         losses = []
         mel = self.settings.mel
-        with torch.no_grad(), torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.no_grad(), torch.random.fork_rng(devices=devices):
             torch.manual_seed(VALIDATION_SEED)
             for index in range(len(self.dataset)):
                 batch = collate([self.dataset[index]]).to(self.device)

@@ -38,13 +38,21 @@ def pitch_row(name: str, f0: np.ndarray) -> list:
     ]
 
 
-def _histogram(per_source: dict[str, np.ndarray], overall: np.ndarray, figure_path: str | os.PathLike) -> Figure:
+def _histogram(
+    per_source: dict[str, np.ndarray], overall: np.ndarray, figure_path: str | os.PathLike
+) -> Figure:
     if not np.any(overall > 0):
         return save_png(note_figure("no voiced frame: nothing to draw"), figure_path)
     figure = new_figure(10, 3.5)
     axes = figure.subplots()
     voiced = overall[overall > 0]
-    axes.hist(voiced, bins=F0_BINS, weights=np.full(len(voiced), 1 / len(voiced)), color="#cccccc", label="all sources")
+    axes.hist(
+        voiced,
+        bins=F0_BINS,
+        weights=np.full(len(voiced), 1 / len(voiced)),
+        color="#cccccc",
+        label="all sources",
+    )
     for name, f0 in list(per_source.items())[:MAX_LINES]:
         if np.any(f0 > 0):
             voiced = f0[f0 > 0]
@@ -73,6 +81,8 @@ def plot_pitch(
     page = Page(f"Pitch: {experiment}")
     page.text(f"f0 method {method}; frames every 10 ms; ranges over the voiced frames only.")
     columns = ["source", "frames", "voiced %", "median Hz", "5-95 % Hz", "min-max Hz"]
-    page.table(columns, [pitch_row("all sources", overall), *(pitch_row(n, f) for n, f in per_source.items())])
+    page.table(
+        columns, [pitch_row("all sources", overall), *(pitch_row(n, f) for n, f in per_source.items())]
+    )
     page.image(_histogram(per_source, overall, figure), "f0 histograms")
     page.write(summary)

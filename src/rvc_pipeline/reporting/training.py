@@ -58,7 +58,9 @@ def _curves(history: Sequence[Row], marks: dict[str, int], figure_path: str | os
     axes.plot(epochs, [value(row, VAL_COLUMN) for row in history], marker="o", label="validation mel loss")
     for label, epoch in marks.items():
         axes.axvline(epoch, color="#c44" if "overtraining" in label else "#4a4", linestyle="--", label=label)
-    axes.set_title("validation mel loss (held-out segments, inference path) and training mel loss", fontsize=9)
+    axes.set_title(
+        "validation mel loss (held-out segments, inference path) and training mel loss", fontsize=9
+    )
     axes.set_xlabel("epoch")
     axes.legend(fontsize=8)
     return save_png(figure, figure_path)
@@ -86,8 +88,12 @@ def plot_training(
     page.facts(
         {
             "epochs trained": f"{done['epoch']} of {epochs}",
-            "lowest validation loss": f"{best[1]:.4f} at epoch {best[0]}" if best else "no validation segments",
-            "best saved checkpoint": f"epoch {saved_best['epoch']} ({Path(saved_best['G']).name})" if saved_best else "-",
+            "lowest validation loss": (
+                f"{best[1]:.4f} at epoch {best[0]}" if best else "no validation segments"
+            ),
+            "best saved checkpoint": (
+                f"epoch {saved_best['epoch']} ({Path(saved_best['G']).name})" if saved_best else "-"
+            ),
             "exported model": f"epoch {exported['epoch']} (export: {export})",
             "training time": f"{sum(value(row, 'seconds') for row in history) / 60:.1f} min",
         }
@@ -103,7 +109,18 @@ def plot_training(
     page.heading("Epochs")
     page.text("As the training printed them at the end of each epoch (ETA: the time left at that epoch).")
     page.table(
-        ["epoch", "step", "seconds", "steps/s", "ETA", "loss_mel", "val_loss_mel", "loss_gen_all", "loss_disc", "lr"],
+        [
+            "epoch",
+            "step",
+            "seconds",
+            "steps/s",
+            "ETA",
+            "loss_mel",
+            "val_loss_mel",
+            "loss_gen_all",
+            "loss_disc",
+            "lr",
+        ],
         [
             [
                 int(row["epoch"]),
@@ -111,7 +128,10 @@ def plot_training(
                 round(value(row, "seconds"), 1),
                 round(steps_per_second(history, index), 2),
                 format_duration(eta_seconds(history, index, epochs)),
-                *(value(row, column) for column in ("loss_mel", VAL_COLUMN, "loss_gen_all", "loss_disc", "lr")),
+                *(
+                    value(row, column)
+                    for column in ("loss_mel", VAL_COLUMN, "loss_gen_all", "loss_disc", "lr")
+                ),
             ]
             for index, row in enumerate(history)
         ],

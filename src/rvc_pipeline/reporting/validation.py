@@ -73,7 +73,9 @@ def render_validation_audio(
     best = best_epoch(read_history(Path(state_dir) / "losses.tsv"), set(rendered_at))
     shown = [(epoch, rendered_at[epoch]) for epoch in epochs_to_show(sorted(rendered_at), best and best[0])]
     if len(shown) < len(rendered_at):
-        page.text(f"{len(shown)} of the {len(rendered_at)} saved epochs: the first, the last, the best and some between.")
+        page.text(
+            f"{len(shown)} of the {len(rendered_at)} saved epochs: the first, the last, the best and some between."
+        )
     if not shown:
         save_png(note_figure("no saved epoch rendered the validation segment"), figure)
     for number, (epoch, path) in enumerate(shown):
