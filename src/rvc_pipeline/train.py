@@ -57,6 +57,7 @@ from rvc_pipeline.progress import log_progress
 from rvc_pipeline.models import (
     PHONE_CHANNELS,
     ModelConfig,
+    StepResult,
     StepSettings,
     TrainBatch,
     build_discriminator,
@@ -70,16 +71,6 @@ log = logging.getLogger("rvc_pipeline.train")  # not __name__: "__main__" under 
 PRECISIONS = ("fp32", "fp16", "bf16")
 VALIDATION_DIR = "validation"  # in the state folder: the first held-out segment as each saved epoch renders it
 VALIDATION_SEED = 0  # the NSF excitation noise of the validation pass, the same every epoch
-# RVC's TensorBoard scalar names of the losses.tsv columns
-TENSORBOARD_SCALARS = {
-    "loss_gen_all": "loss/g/total",
-    "loss_disc": "loss/d/total",
-    "grad_norm_d": "grad_norm_d",
-    "grad_norm_g": "grad_norm_g",
-    "loss_fm": "loss/g/fm",
-    "loss_mel": "loss/g/mel",
-    "loss_kl": "loss/g/kl",
-}
 
 
 @dataclass
@@ -152,11 +143,10 @@ class _Trainer:
     settings: StepSettings
     device: torch.device
 
-    def step(self, batch: TrainBatch) -> dict[str, float]:
-        result = train_step(
+    def step(self, batch: TrainBatch) -> StepResult:
+        return train_step(
             self.net_g, self.net_d, self.optim_g, self.optim_d, batch, self.settings, self.scaler
         )
-        return {name: getattr(result, name) for name in LOSS_COLUMNS}
 
 
 def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
@@ -402,12 +392,6 @@ def _event_writer(state_dir: Path, options: TrainOptions) -> Any:
     return SummaryWriter(log_dir=str(state_dir))
 
 
-def _write_scalars(events: Any, losses: dict[str, float], lr: float, step: int) -> None:
-    events.add_scalar("learning_rate", lr, step)
-    for column, name in TENSORBOARD_SCALARS.items():
-        events.add_scalar(name, losses[column], step)
-
-
 def _data_loader(filelist: Path, settings: StepSettings, options: TrainOptions, ranks: _Dist) -> DataLoader:
     dataset = SegmentDataset(
         read_filelist(filelist, options.f0), settings.mel, PHONE_CHANNELS[options.version]
@@ -467,7 +451,9 @@ def _run_epoch(
     sums = dict.fromkeys(LOSS_COLUMNS, 0.0)
     count = 0
     for batch in loader:
-        losses = trainer.step(batch.to(trainer.device))
+        result = trainer.step(batch.to(trainer.device))
+        losses, scalars = {name: getattr(result, name) for name in LOSS_COLUMNS}, result.scalars()
+        del result  # its tensors (a batch's outputs) need not live through the next step
         global_step += 1
         count += 1
         for name in LOSS_COLUMNS:
@@ -475,7 +461,9 @@ def _run_epoch(
         if global_step % options.log_interval == 0 and ranks.main:
             log.info("epoch %d step %d %s", epoch, global_step, _format_losses(losses))
             if events is not None:
-                _write_scalars(events, losses, trainer.optim_g.param_groups[0]["lr"], global_step)
+                events.add_scalar("learning_rate", trainer.optim_g.param_groups[0]["lr"], global_step)
+                for tag, number in scalars.items():  # RVC's names
+                    events.add_scalar(tag, number, global_step)
     return _epoch_means(sums, count, trainer.device, ranks), global_step
 
 
