@@ -151,3 +151,37 @@ def test_audio_on_a_page_is_ogg_opus_that_decodes_to_the_same_sound(tmp_path):
     assert abs(len(back) - len(wave)) < 0.03 * SR
     middle = slice(SR // 2, SR)
     assert np.corrcoef(back[middle], wave[middle])[0, 1] > 0.95  # Opus is lossy, not a different sound
+
+
+def test_pages_without_validation_segments_say_so(tmp_path):
+    from rvc_pipeline.history import TSV_COLUMNS, write_history
+    from rvc_pipeline.reporting.training import plot_training
+    from rvc_pipeline.reporting.validation import render_validation_audio
+
+    (tmp_path / "validation.txt").write_text("")
+    shown = render_validation_audio(
+        validation=tmp_path / "validation.txt",
+        config=tmp_path / "unused.json",
+        state_dir=tmp_path,
+        experiment="voice",
+        summary=tmp_path / "validation.html",
+        figure=tmp_path / "validation.png",
+    )
+    assert shown == 0 and "No held-out segments" in (tmp_path / "validation.html").read_text()
+    assert (tmp_path / "validation.png").read_bytes()[:4] == b"\x89PNG"
+
+    row = {**dict.fromkeys(TSV_COLUMNS, "1.0"), "epoch": "1", "step": "3", "val_loss_mel": ""}
+    write_history(tmp_path / "losses.tsv", [row])
+    (tmp_path / "trained.json").write_text('{"G": "G_3.pth", "epoch": 1}')
+    warning = plot_training(
+        trained=tmp_path / "trained.json",
+        losses=tmp_path / "losses.tsv",
+        epochs=1,
+        patience=5,
+        export="best",
+        experiment="voice",
+        summary=tmp_path / "training.html",
+        figure=tmp_path / "training.png",
+    )
+    page = (tmp_path / "training.html").read_text()
+    assert warning is None and "no validation segments" in page and "epoch 1 (export: best)" in page
