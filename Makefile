@@ -13,9 +13,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## run: install, then the whole workflow on the built-in demo (config/config.yaml)
+## run: install, then the whole workflow on the built-in demo (config/config.yaml), and its report
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --report results/report.html
+	@echo "Report of the run: results/report.html (open it in a browser)"
 
 ## test: install, then the full test suite
 test: $(STAMP)

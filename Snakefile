@@ -6,12 +6,16 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/preprocess.smk"
 include: "rules/extract.smk"
 include: "rules/train.smk"
 include: "rules/index.smk"
 include: "rules/convert.smk"
+include: "rules/report.smk"
 
 
 rule all:

@@ -306,6 +306,8 @@ def train_options(wildcards):
         warm_start=f"results/{warm}" if warm else None,
         seed=train["seed"],
         precision=train["precision"],
+        patience=train["patience"],
+        tensorboard=train["tensorboard"],
     )
 
 
@@ -338,11 +340,70 @@ def source_names(wildcards):
     return sorted(SOURCES[wildcards.experiment])
 
 
+# ---- report (issue 10): the per-experiment pages of `snakemake --report` ---------------------
+# Each stage has pages results/{experiment}/report/{page}.html and a figure {page}.png; a stage's
+# target builds them, since the report only shows outputs of jobs that ran. Conversion has a
+# folder of pages, one per recording.
+REPORT_FILES = {
+    "preprocess": ["data.html", "data.png"],
+    "extract": ["pitch.html", "pitch.png"],
+    "train": ["training.html", "training.png", "validation.html", "validation.png"],
+    "index": ["index.html", "index.png"],
+    "convert": ["conversion", "conversion.png"],
+}
+
+
+def report_pages(name, stage):
+    """The report files of one experiment's stage (no Pitch without f0, no Conversion without recordings)."""
+    wanted = {"pitch": EXPERIMENTS[name]["f0"], "conversion": bool(CONVERT[name])}
+    return [
+        f"results/{name}/report/{file}"
+        for file in REPORT_FILES[stage]
+        if wanted.get(file.split(".")[0], True)
+    ]
+
+
+def report_gt_wavs(wildcards):
+    return _per_source(wildcards, "0_gt_wavs")
+
+
+def report_f0_hz(wildcards):
+    return _per_source(wildcards, "2b-f0nsf")
+
+
+def source_files(wildcards):
+    return SOURCES[wildcards.experiment]
+
+
+def state_folder(wildcards, input):
+    """The experiment folder (training state) of a job whose first input is its trained.json."""
+    return os.path.dirname(input.trained)
+
+
+def converted_pairs(wildcards):
+    """The experiment's converted recordings and, in the same order, their sources."""
+    names = sorted(CONVERT[wildcards.experiment])
+    return {
+        "converted": [
+            f"results/{wildcards.experiment}/converted/{n}.wav" for n in names
+        ],
+        "sources": [CONVERT[wildcards.experiment][n] for n in names],
+    }
+
+
+# ---- end of report ------------------------------------------------------------------------
+
+
 # A job makes all its outputs, so a target asks for one output per job it needs: every file
 # named here costs Snakemake time at every start (a third of a dry run with 10,000 sources).
 def preprocess_targets(wildcards):
-    """Each experiment's dataset report: it needs every source's slicing job."""
-    return [f"results/{name}/dataset_report.tsv" for name in EXPERIMENTS]
+    """Each experiment's dataset report (it needs every source's slicing job) and Data pages."""
+    return [
+        path
+        for name in EXPERIMENTS
+        for path in [f"results/{name}/dataset_report.tsv"]
+        + report_pages(name, "preprocess")
+    ]
 
 
 def extract_targets(wildcards):
@@ -352,6 +413,7 @@ def extract_targets(wildcards):
         folders = [f"3_feature{FEATURE_DIMS[exp['version']]}"]
         if exp["f0"]:
             folders.append("2a_f0")
+        targets += report_pages(name, "extract")
         targets += expand(
             "results/{experiment}/{folder}/{source}",
             experiment=name,
@@ -362,16 +424,28 @@ def extract_targets(wildcards):
 
 
 def _weights(wildcards):
-    return [f"results/{name}/weights/{name}.pth" for name in TO_TRAIN]
+    return [
+        path
+        for name in TO_TRAIN
+        for path in [f"results/{name}/weights/{name}.pth"] + report_pages(name, "train")
+    ]
 
 
 def _indexes(wildcards):
-    return [f"results/{name}/index" for name in TRAINABLE]
+    return [
+        path
+        for name in TRAINABLE
+        for path in [f"results/{name}/index"] + report_pages(name, "index")
+    ]
+
+
+def _pitch_pages(wildcards):
+    return [path for name in EXPERIMENTS for path in report_pages(name, "extract")]
 
 
 def train_targets(wildcards):
-    """The exported voices (training needs every stage of every source)."""
-    return preprocess_targets(wildcards) + _weights(wildcards)
+    """The exported voices (training needs every stage of every source) and the report's pages."""
+    return preprocess_targets(wildcards) + _pitch_pages(wildcards) + _weights(wildcards)
 
 
 def index_targets(wildcards):
@@ -383,9 +457,10 @@ def all_targets(wildcards):
         f"results/{name}/converted/{recording}.wav"
         for name in TO_TRAIN
         for recording in CONVERT[name]
-    ]
+    ] + [path for name in TO_TRAIN for path in report_pages(name, "convert")]
     return (
         preprocess_targets(wildcards)
+        + _pitch_pages(wildcards)
         + _weights(wildcards)
         + _indexes(wildcards)
         + converted

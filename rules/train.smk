@@ -26,6 +26,7 @@ rule write_filelist:
         unpack(filelist_inputs),
     output:
         filelist="results/{experiment}/filelist.txt",
+        validation="results/{experiment}/validation.txt",
         config="results/{experiment}/config.json",
         report="results/{experiment}/reports/filelist.tsv",
     log:
@@ -39,6 +40,7 @@ rule write_filelist:
         seed=config["train"]["seed"],
         precision=config["train"]["precision"],
         input_dir=input_folder,
+        validation_share=config["train"]["validation_share"],
     run:
         from rvc_pipeline.experiment import prepare_training
 
@@ -49,6 +51,7 @@ rule train_model:
     input:
         unpack(train_inputs),
         filelist="results/{experiment}/filelist.txt",
+        validation="results/{experiment}/validation.txt",
         config="results/{experiment}/config.json",
     output:
         trained="results/{experiment}/trained.json",
@@ -81,6 +84,7 @@ rule export_model:
     params:
         f0=lookup(dpath="experiments/{experiment}/f0", within=config),
         version=version,
+        choice=config["train"]["export"],
     run:
         from rvc_pipeline.experiment import export_experiment
 

@@ -7,6 +7,7 @@ run_script(
     snakemake.log[0],
     train_experiment,
     filelist=snakemake.input.filelist,
+    validation=snakemake.input.validation,
     config=snakemake.input.config,
     trained=snakemake.output.trained,
     state_dir=snakemake.params.state_dir,

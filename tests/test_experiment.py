@@ -21,8 +21,8 @@ def test_a_second_trainer_stops_at_once_and_a_killed_holder_frees_the_lock(tmp_p
         assert lock_holder(tmp_path).startswith(f"pid {holder.pid} on ")
         before = sorted(p.name for p in tmp_path.iterdir())
         with pytest.raises(TrainingLockedError, match=f"being trained by pid {holder.pid} on ") as err:
-            train_experiment(tmp_path / "filelist.txt", tmp_path / "config.json", tmp_path / "trained.json",
-                             state_dir=tmp_path, options={})  # fmt: skip
+            train_experiment(tmp_path / "filelist.txt", tmp_path / "validation.txt", tmp_path / "config.json",
+                             tmp_path / "trained.json", state_dir=tmp_path, options={})  # fmt: skip
         assert str(tmp_path / LOCK_FILE) in str(err.value)
         assert sorted(p.name for p in tmp_path.iterdir()) == before == [LOCK_FILE]
     assert lock_holder(tmp_path) is None  # the kernel released it with the process

@@ -65,8 +65,9 @@ def write_segment(
         np.save(exp / folder / source / f"{name}.wav.npy", values)
 
 
-def write_lists(exp: Path) -> Path:
-    """Mute assets (tiny HuBERT stand-in) and the filelist of the segments under ``exp``."""
+def write_lists(exp: Path, validation_share: float = 0.0) -> Path:
+    """Mute assets (tiny HuBERT stand-in) and the filelist of the segments under ``exp``, less
+    those held out into ``validation.txt``."""
     write_mute_assets(exp / "mute", SR, "v1", weights=None, standin="tiny")
     filelist = exp / "filelist.txt"
     write_filelist(
@@ -79,12 +80,19 @@ def write_lists(exp: Path) -> Path:
         sample_rate=SR,
         hop_length=HOP,
         version="v1",
+        validation=exp / "validation.txt",
+        validation_share=validation_share,
     )
     return filelist
 
 
 def make_experiment(
-    exp: Path, seconds: dict[str, list[float]] | None = None, *, seed: int = 0, **train: float
+    exp: Path,
+    seconds: dict[str, list[float]] | None = None,
+    *,
+    seed: int = 0,
+    validation_share: float = 0.0,
+    **train: float,
 ) -> tuple[Path, Path]:
     """A synthetic experiment (tones + noise, random features) with mute assets; returns (filelist, config)."""
     rng = np.random.default_rng(seed)
@@ -94,7 +102,7 @@ def make_experiment(
             t = np.arange(int(length * SR)) / SR
             wave = 0.3 * np.sin(2 * np.pi * rng.uniform(100, 300) * t) + 0.02 * rng.standard_normal(len(t))
             write_segment(exp, source, f"{source}_{j}", wave.astype(np.float32), rng)
-    filelist = write_lists(exp)
+    filelist = write_lists(exp, validation_share)
     config = exp / "config.json"
     write_config(small_hparams(**train), config)
     return filelist, config

@@ -19,7 +19,7 @@ def job_threads(dry_run: str) -> dict[str, int]:
             threads[rule] = 1
         elif line.startswith("threads:") and rule is not None:
             threads[rule] = int(line.split()[1])
-    return {rule: n for rule, n in threads.items() if rule != "extract"}
+    return {rule: n for rule, n in threads.items() if rule.startswith("extract_")}
 
 
 def extract_config(**experiment):
@@ -67,6 +67,7 @@ def test_extract_outputs_and_touch_reruns_only_that_sources_three_jobs(workflow)
     later = time.time() + 5
     os.utime(workflow.workdir / "voices" / "beta.wav", (later, later))
     jobs = workflow.dry_run_jobs("extract")
+    assert sorted(rule for rule, w in jobs if "source=" not in w) == ["extract", "plot_dataset", "plot_pitch", "report_dataset"]
     per_source = sorted((rule, w) for rule, w in jobs if "source=" in w)
     assert per_source == [
         ("extract_f0", "experiment=exp, source=beta"),

@@ -1,6 +1,9 @@
-"""Step 3 in the workflow: filelist, training on the tiny model, export; retraining on new data."""
+"""Step 3 in the workflow: filelist, training on the tiny model, export, the report; retraining on new data."""
 
+import base64
 import json
+import re
+import zipfile
 
 import soundfile as sf
 import torch
@@ -18,6 +21,45 @@ def train_config(**experiment):
     }
 
 
+REPORT_CATEGORIES = {"Data", "Pitch", "Training", "Index", "Conversion"}
+
+
+def check_report(workflow, sources, converted):
+    """``snakemake --report report.zip`` of a run of target all: every category of the experiment
+    with its figure, the sources table, audio of the validation segment and of each conversion."""
+    workflow.run("--report", "report.zip")
+    with zipfile.ZipFile(workflow.workdir / "report.zip") as archive:
+        files = {name.removeprefix("report/"): archive.read(name) for name in archive.namelist()}
+    index = files["report.html"].decode()
+    categories = json.loads(re.search(r"var categories = (\{.*?\});\n", index).group(1))
+    results = json.loads(re.search(r"var results = (\{.*?\});\n", index).group(1))
+    assert set(categories) == REPORT_CATEGORIES and all(set(c) == {"exp"} for c in categories.values())
+
+    def content(path):
+        return files[results[path]["data_uri"]]
+
+    def audio_players(page):
+        players = re.findall(r'<audio controls preload="metadata" src="data:audio/ogg;base64,([^"]+)"', page)
+        assert all(base64.b64decode(p)[:4] == b"OggS" for p in players)
+        return len(players)
+
+    for name, paths in categories.items():
+        figures = [p for p in paths["exp"] if p.endswith(".png")]
+        assert figures and all(content(p)[:8] == b"\x89PNG\r\n\x1a\n" for p in figures), name
+        assert all(results[p]["caption"] for p in paths["exp"]), name
+    data = content("results/exp/report/data.html").decode()
+    table = data[data.index("<h2>Sources</h2>") :]
+    for source in sources:
+        assert re.search(rf"<tr><td>{re.escape(source)}</td><td>ok</td>", table), source
+    assert "Warning:</b> only" in data and "Fix: add recordings" in data  # seconds of audio, not 10 min
+    validation = content("results/exp/report/validation.html").decode()
+    assert audio_players(validation) >= 2  # the recording and the model, per saved epoch shown
+    training = content("results/exp/report/training.html").decode()
+    assert "<th>ETA</th>" in training and "<th>val_loss_mel</th>" in training
+    for name in converted:
+        assert audio_players(content(f"results/exp/report/conversion/{name}.html").decode()) == 2
+
+
 def test_train_target_trains_and_exports_an_rvc_model(workflow):
     make_sources(workflow.workdir / "voices", names=("alpha", "beta"), seconds=8.0)
     workflow.write_config(train_config())
@@ -28,8 +70,10 @@ def test_train_target_trains_and_exports_an_rvc_model(workflow):
     exp = workflow.workdir / "results" / "exp"
 
     lines = (exp / "filelist.txt").read_text().split("\n")
+    held_out = (exp / "validation.txt").read_text().split("\n")
     segments = list((exp / "0_gt_wavs").glob("*/*.wav"))
-    assert len(lines) == len(segments) + 2
+    assert len(held_out) == 2 and not set(held_out) & set(lines)  # validation_share 2 %: the minimum of 2
+    assert len(lines) == len(segments) - 2 + 2
     assert sum("/mute/" in line for line in lines) == 2
     assert all(len(line.split("|")) == 5 for line in lines)  # wav|feature|coarse|hz|speaker
     config = json.loads((exp / "config.json").read_text())
@@ -52,6 +96,8 @@ def test_train_target_trains_and_exports_an_rvc_model(workflow):
     assert sorted(r for r, _ in workflow.dry_run_jobs("all") if r != "all") == [
         "convert_audio",
         "convert_audio",
+        "plot_index",
+        "render_conversion_audio",
         "train_index",
     ]
     workflow.run("all")
@@ -62,12 +108,13 @@ def test_train_target_trains_and_exports_an_rvc_model(workflow):
         out, source = sf.info(exp / "converted" / f"{name}.wav"), sf.info(workflow.workdir / "voices" / f"{name}.wav")
         assert out.samplerate == 32000 and out.subtype == "PCM_16"
         assert abs(out.duration - source.duration) < 0.02
+    check_report(workflow, sources=("alpha.wav", "beta.wav"), converted=("alpha", "beta"))
 
     # A new recording: its three per-source jobs, then the filelist, training and export again.
     sf.write(workflow.workdir / "voices" / "gamma.wav", synthesize_voice(6.0, 32000, seed=5), 32000)
     jobs = workflow.dry_run_jobs("train")
     assert sorted(w for r, w in jobs if r == "slice_audio") == ["experiment=exp, source=gamma"]
-    assert {"write_filelist", "train_model", "export_model"} <= {r for r, _ in jobs}
+    assert {"write_filelist", "train_model", "export_model", "plot_dataset", "plot_training"} <= {r for r, _ in jobs}
     workflow.run("train")
     superseded = list((exp / "superseded").glob("*/G_*.pth"))
     assert len(superseded) == 2  # the old state is kept, not resumed
@@ -84,9 +131,13 @@ def test_dry_runs_of_the_buttons_list_their_jobs(workflow):
         return {r: rules.count(r) for r in set(rules)}
 
     per_source = {"slice_audio": 2, "extract_f0": 2, "extract_features": 2, "report_dataset": 1}
+    pages = {"plot_dataset": 1, "plot_pitch": 1}
     step3 = {"write_mute_assets": 1, "write_filelist": 1, "train_model": 1, "export_model": 1}
-    assert counts("preprocess") == {"slice_audio": 2, "report_dataset": 1, "preprocess": 1}
-    assert counts("extract") == {**per_source, "extract": 1}
-    assert counts("train") == {**per_source, **step3, "train": 1}
-    assert counts("index") == {**per_source, "train_index": 1, "index": 1}
-    assert counts("all") == {**per_source, **step3, "train_index": 1, "convert_audio": 2, "all": 1}
+    step3_pages = {"plot_training": 1, "render_validation_audio": 1}
+    index = {"train_index": 1, "plot_index": 1}
+    assert counts("preprocess") == {"slice_audio": 2, "report_dataset": 1, "plot_dataset": 1, "preprocess": 1}
+    assert counts("extract") == {**per_source, **pages, "extract": 1}
+    assert counts("train") == {**per_source, **pages, **step3, **step3_pages, "train": 1}
+    assert counts("index") == {**per_source, **pages, **index, "index": 1}
+    converted = {"convert_audio": 2, "render_conversion_audio": 1}
+    assert counts("all") == {**per_source, **pages, **step3, **step3_pages, **index, **converted, "all": 1}

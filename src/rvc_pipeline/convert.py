@@ -25,6 +25,7 @@ from rvc_pipeline.f0 import coarse_f0, compute_f0
 from rvc_pipeline.hubert import HubertFeatureModel, load_hubert
 from rvc_pipeline.index import FEATURE_DIMS, added_index
 from rvc_pipeline.models import synthesizer_from_export
+from rvc_pipeline.progress import Progress
 from rvc_pipeline.rmvpe import PitchEstimator, load_rmvpe
 from rvc_pipeline.slicer import frame_rms
 
@@ -280,9 +281,10 @@ def convert_file(
         pitch, pitchf = pitch_track(padded, f0_method, transpose, rmvpe)
     bounds = chunk_bounds(audio)
     pieces = []
-    with torch.random.fork_rng(devices=[]):
+    progress = Progress(f"convert {input_path}", total=len(bounds) - 1, unit="chunks")
+    with progress, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        for start, stop in zip(bounds[:-1], bounds[1:]):
+        for start, stop in progress.each(zip(bounds[:-1], bounds[1:])):
             chunk = padded[start : stop + 2 * t_pad + EXTRA_CONTEXT]
             first = start // HOP
             chunk_pitch = None if pitch is None else pitch[first:]

@@ -24,9 +24,10 @@ from rvc_pipeline.export import export_model
 from rvc_pipeline.filelist import write_config, write_filelist
 from rvc_pipeline.locks import training_lock
 from rvc_pipeline.models import ModelConfig, rvc_hparams, tiny_hparams
+from rvc_pipeline.history import best_epoch, read_history
 from rvc_pipeline.report import entry_rows, read_reports
 from rvc_pipeline.sources import discover_sources
-from rvc_pipeline.train import TrainOptions, options_argv, train
+from rvc_pipeline.train import VALIDATION_DIR, TrainOptions, options_argv, train
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,18 @@ INPUTS_FILE = "train_inputs.json"
 # The training job's own files in the state folder (their temp files are stale when it starts).
 STATE_FILES = ("G_*.pth", "D_*.pth", "losses.tsv", INPUTS_FILE)
 # Options that only say how long or how to run, not what is learnt: changing them continues training.
-CONTINUING_OPTIONS = {"epochs", "save_every_epoch", "keep_latest_only", "num_workers", "log_interval", "device", "precision"}
+CONTINUING_OPTIONS = {
+    "epochs",
+    "save_every_epoch",
+    "keep_latest_only",
+    "num_workers",
+    "log_interval",
+    "device",
+    "precision",
+    "patience",
+    "tensorboard",
+}
+EXPORT_CHOICES = ("latest", "best")
 
 
 def experiment_hparams(model: str, sample_rate: int, version: str) -> dict:
@@ -61,6 +73,7 @@ def require_segments(source_reports: list[str | os.PathLike], input_dir: str | N
 
 def prepare_training(
     filelist: str | os.PathLike,
+    validation: str | os.PathLike,
     config: str | os.PathLike,
     report: str | os.PathLike,
     *,
@@ -77,8 +90,10 @@ def prepare_training(
     spk_id: int,
     seed: int,
     precision: str,
+    validation_share: float,
 ) -> None:
-    """``filelist.txt`` and ``config.json`` (RVC's formats), and the report of clips left out.
+    """``filelist.txt``, ``validation.txt`` (the held-out segments) and ``config.json`` (RVC's
+    formats), and the report of clips left out.
 
     Fails listing each recording and why it gave nothing when no recording kept a segment.
     """
@@ -96,6 +111,8 @@ def prepare_training(
         version=version,
         spk_id=spk_id,
         seed=seed,
+        validation=validation,
+        validation_share=validation_share,
     )
     write_config(hparams, config, fp16_run=precision == "fp16")
     with atomic_path(report) as tmp:
@@ -115,7 +132,8 @@ def _supersede_if_changed(state_dir: Path, fingerprint: dict) -> None:
     pairs = complete_pairs(state_dir)
     if pairs and recorded != fingerprint:
         moved = [p for pair in pairs for p in (pair.g_path, pair.d_path)]
-        moved += [p for p in (state_dir / "losses.tsv", recorded_path) if p.is_file()]
+        moved += [p for p in (state_dir / "losses.tsv", recorded_path, state_dir / VALIDATION_DIR) if p.exists()]
+        moved += sorted(state_dir.glob("events.out.tfevents.*"))  # TensorBoard's
         target = move_aside(moved, state_dir / "superseded")
         log.warning(
             "training inputs changed since %s was trained: moved %d files to %s and starting afresh",
@@ -129,6 +147,7 @@ def _supersede_if_changed(state_dir: Path, fingerprint: dict) -> None:
 
 def train_experiment(
     filelist: str | os.PathLike,
+    validation: str | os.PathLike,
     config: str | os.PathLike,
     trained: str | os.PathLike,
     *,
@@ -138,7 +157,8 @@ def train_experiment(
     threads: int = 1,
     log_file: str | os.PathLike | None = None,
 ) -> Path:
-    """Train (resuming where the inputs are unchanged) and write ``trained`` naming the last G/D.
+    """Train (resuming where the inputs are unchanged) and write ``trained`` naming the last G/D
+    and the saved G with the lowest validation loss (``best``, when there is a validation loss).
 
     ``options`` are ``TrainOptions`` fields (the rule's params, which Snakemake records).
     Without ``gpus`` training runs on the CPU in fp32 whatever ``options.precision`` says; with
@@ -157,11 +177,12 @@ def train_experiment(
     state.mkdir(parents=True, exist_ok=True)
     with training_lock(state):
         remove_stale_temps(state, STATE_FILES)
-        return _train_locked(Path(filelist), Path(config), Path(trained), state, options, gpus, log_file)
+        return _train_locked(Path(filelist), Path(validation), Path(config), Path(trained), state, options, gpus, log_file)
 
 
 def _train_locked(
     filelist: Path,
+    validation: Path,
     config: Path,
     trained: Path,
     state: Path,
@@ -174,25 +195,60 @@ def _train_locked(
     if devices > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={devices}"]
         cmd += ["-m", "rvc_pipeline.train", "--filelist", str(filelist), "--config", str(config)]
-        cmd += ["--state-dir", str(state), *options_argv(options)]
+        cmd += ["--state-dir", str(state), "--validation", str(validation), *options_argv(options)]
         cmd += ["--log", str(log_file)] if log_file else []
         log.info("DDP over %d devices: %s", devices, " ".join(cmd))
         subprocess.run(cmd, check=True)
         g_path = complete_pairs(state)[-1].g_path
     else:
-        g_path = train(filelist, config, state, options)
+        g_path = train(filelist, config, state, options, validation=validation)
     g = load_checkpoint(g_path)
     summary = {"G": str(g_path), "D": str(g_path.with_name("D" + g_path.name[1:])), "epoch": g["iteration"]}
+    best = best_saved(state)
+    if best is not None:
+        summary["best"] = best
     with atomic_path(trained) as tmp:
         tmp.write_text(json.dumps(summary, indent=1) + "\n")
     return g_path
 
 
+def best_saved(state_dir: str | os.PathLike) -> dict | None:
+    """``{"G", "epoch", "val_loss_mel"}`` of the saved checkpoint with the lowest validation loss.
+
+    Saved epochs are known by their global step (``losses.tsv`` has both); RVC's fixed
+    latest-only name is read for its epoch. None without a validation loss.
+    """
+    history = read_history(Path(state_dir) / "losses.tsv")
+    epoch_of_step = {int(row["step"]): int(row["epoch"]) for row in history}
+    saved = {}
+    for pair in complete_pairs(state_dir):
+        epoch = epoch_of_step.get(pair.step) or int(load_checkpoint(pair.g_path)["iteration"])
+        saved[epoch] = pair.g_path
+    best = best_epoch(history, set(saved))
+    if best is None:
+        return None
+    return {"G": str(saved[best[0]]), "epoch": best[0], "val_loss_mel": best[1]}
+
+
 def export_experiment(
-    trained: str | os.PathLike, config: str | os.PathLike, weights: str | os.PathLike, *, f0: bool, version: str
+    trained: str | os.PathLike,
+    config: str | os.PathLike,
+    weights: str | os.PathLike,
+    *,
+    f0: bool,
+    version: str,
+    choice: str = "latest",
 ) -> None:
-    """RVC's small voice model (``weights/{experiment}.pth``) from the last trained generator."""
+    """RVC's small voice model (``weights/{experiment}.pth``) from the last trained generator, or
+    with ``choice="best"`` from the saved one with the lowest validation loss."""
+    if choice not in EXPORT_CHOICES:
+        raise ValueError(f"export must be one of {EXPORT_CHOICES}, got {choice!r}")
     summary = json.loads(Path(trained).read_text())
+    chosen = summary
+    if choice == "best":
+        chosen = summary.get("best") or summary
+        if "best" not in summary:
+            log.warning("export: best asked for, but there is no validation loss: exporting the latest epoch")
     hparams = json.loads(Path(config).read_text())
-    export_model(summary["G"], hparams, weights, epoch=summary["epoch"], f0=f0, version=version)
-    log.info("exported %s (epoch %s) to %s", summary["G"], summary["epoch"], weights)
+    export_model(chosen["G"], hparams, weights, epoch=chosen["epoch"], f0=f0, version=version)
+    log.info("exported %s (epoch %s, %s) to %s", chosen["G"], chosen["epoch"], choice, weights)

@@ -16,6 +16,7 @@ from rvc_pipeline.atomic import atomic_path, save_npy
 from rvc_pipeline.f0 import read_wav_16k
 from rvc_pipeline.faults import fault_point
 from rvc_pipeline.hubert import MIN_SAMPLES, load_hubert
+from rvc_pipeline.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,9 @@ def extract_features_dir(
         fault_point("features")
         return None
 
-    with ThreadPoolExecutor(max(1, width)) as segments:
-        problems = [problem for problem in segments.map(extract, wavs) if problem]
+    with Progress(f"extract_features {wav_dir}", total=len(wavs)) as progress:
+        with ThreadPoolExecutor(max(1, width)) as segments:
+            problems = [problem for problem in progress.each(segments.map(extract, wavs)) if problem]
     for problem in problems:
         log.warning("%s: %s", problem["file"], problem["reason"])
     return problems

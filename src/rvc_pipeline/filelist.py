@@ -14,6 +14,7 @@ import numpy as np
 from rvc_pipeline.atomic import atomic_path, save_npy
 from rvc_pipeline.audio import write_wav
 from rvc_pipeline.data import BUCKET_BOUNDARIES, estimated_frames
+from rvc_pipeline.validation import held_out
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,8 @@ def write_filelist(
     version: str,
     spk_id: int = 0,
     seed: int = 0,
+    validation: str | os.PathLike | None = None,
+    validation_share: float = 0.0,
 ) -> list[dict[str, str]]:
     """Write RVC's filelist.txt and return one report row (``file``, ``reason``) per dropped clip.
 
@@ -127,7 +130,9 @@ def write_filelist(
     others are reported. Two mute lines are added as RVC does, the lines are shuffled with
     ``seed`` (RVC's shuffle is unseeded) and joined by "\\n" without a trailing newline.
     Clips outside the training buckets stay in the list (as in RVC) but are reported, because
-    the bucket sampler will skip them.
+    the bucket sampler will skip them. With ``validation`` the segments ``held_out`` picks for
+    ``validation_share`` are written there (same format, sorted, no mute lines) instead of into
+    the filelist; the file is empty when none are.
     """
     if (f0_coarse is None) != (f0_hz is None):
         raise ValueError("pass both f0 folders (coarse and Hz) or neither")
@@ -165,7 +170,15 @@ def write_filelist(
                 }
             )
 
-    lines = ["|".join([*(str(files[name]) for files in stages.values()), str(spk_id)]) for name in names]
+    def line(name: str) -> str:
+        return "|".join([*(str(files[name]) for files in stages.values()), str(spk_id)])
+
+    kept_out = held_out(names, validation_share) if validation is not None else set()
+    if validation is not None:
+        with atomic_path(validation) as tmp:
+            tmp.write_text("\n".join(line(name) for name in names if name in kept_out), encoding="utf-8")
+        log.info("validation %s: %d segments held out: %s", validation, len(kept_out), ", ".join(sorted(kept_out)))
+    lines = [line(name) for name in names if name not in kept_out]
     mute = mute_paths(mute_dir, sample_rate, version)
     for listed in [*(files[name] for files in stages.values() for name in names), *mute]:
         if any(char in str(listed) for char in "|\n\r"):
@@ -180,7 +193,7 @@ def write_filelist(
         tmp.write_text("\n".join(lines), encoding="utf-8")
     for row in report:
         log.warning("filelist: %s: %s", row["file"], row["reason"])
-    log.info("filelist %s: %d segments + 2 mute lines, %d reported", path, len(names), len(report))
+    log.info("filelist %s: %d segments + 2 mute lines, %d reported", path, len(lines) - 2, len(report))
     return report
 
 

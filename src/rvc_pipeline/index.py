@@ -20,6 +20,7 @@ import numpy as np
 
 from rvc_pipeline.atomic import atomic_path, save_npy
 from rvc_pipeline.faults import fault_point
+from rvc_pipeline.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -196,29 +197,34 @@ def train_index(
         raise ValueError(f"version must be one of {sorted(FEATURE_DIMS)}, got {version!r}")
     out_dir = Path(out_dir)
     files = find_feature_files(features)
-    data = read_features(files, FEATURE_DIMS[version])
-    log.info("read %d feature rows [%d dims] from %d files", *data.shape, len(files))
-    if len(data) < MIN_ROWS:
-        source = features if isinstance(features, (str, os.PathLike)) else f"{len(files)} files"
-        raise ValueError(f"{source}: {len(data)} feature rows, an index needs at least {MIN_ROWS}")
+    with Progress(f"train_index {experiment}") as progress:
+        progress.phase(f"reading {len(files)} feature files")
+        data = read_features(files, FEATURE_DIMS[version])
+        log.info("read %d feature rows [%d dims] from %d files", *data.shape, len(files))
+        if len(data) < MIN_ROWS:
+            source = features if isinstance(features, (str, os.PathLike)) else f"{len(files)} files"
+            raise ValueError(f"{source}: {len(data)} feature rows, an index needs at least {MIN_ROWS}")
 
-    np.random.default_rng(seed).shuffle(data)  # in place, along the rows
-    if len(data) > kmeans_threshold:
-        log.info("two-level k-means: %d rows -> %d centroids (seed %d)", len(data), n_centroids, seed)
-        data = reduce_kmeans(data, n_centroids, seed, kmeans_iterations, kmeans_points_per_centroid, threads)
+        np.random.default_rng(seed).shuffle(data)  # in place, along the rows
+        if len(data) > kmeans_threshold:
+            log.info("two-level k-means: %d rows -> %d centroids (seed %d)", len(data), n_centroids, seed)
+            progress.phase(f"k-means of {len(data)} rows to {n_centroids} centroids")
+            data = reduce_kmeans(data, n_centroids, seed, kmeans_iterations, kmeans_points_per_centroid, threads)
 
-    total = out_dir / "total_fea.npy"
-    save_npy(total, data)
-    log.info("wrote %s [%d rows]", total, len(data))
+        total = out_dir / "total_fea.npy"
+        save_npy(total, data, durable=True)
+        log.info("wrote %s [%d rows]", total, len(data))
 
-    lists = n_ivf(len(data))
-    index = faiss.index_factory(data.shape[1], f"IVF{lists},Flat")
-    faiss.extract_index_ivf(index).nprobe = 1
-    log.info("training IVF%d on %d rows", lists, len(data))
-    index.train(data)
-    _write_index(index, out_dir / index_file_name("trained", lists, experiment, version))
-    for start in range(0, len(data), ADD_BATCH):
-        index.add(data[start : start + ADD_BATCH])
-    added = out_dir / index_file_name("added", lists, experiment, version)
-    _write_index(index, added)
+        lists = n_ivf(len(data))
+        index = faiss.index_factory(data.shape[1], f"IVF{lists},Flat")
+        faiss.extract_index_ivf(index).nprobe = 1
+        log.info("training IVF%d on %d rows", lists, len(data))
+        progress.phase(f"training IVF{lists} on {len(data)} rows")
+        index.train(data)
+        _write_index(index, out_dir / index_file_name("trained", lists, experiment, version))
+        progress.phase(f"adding {len(data)} rows")
+        for start in range(0, len(data), ADD_BATCH):
+            index.add(data[start : start + ADD_BATCH])
+        added = out_dir / index_file_name("added", lists, experiment, version)
+        _write_index(index, added)
     return added

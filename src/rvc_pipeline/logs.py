@@ -12,6 +12,16 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+CONSOLE_FORMAT = "%(asctime)s %(message)s"
+PROGRESS_LOGGER = "rvc_pipeline.progress"  # the logger of progress lines (progress.py)
+
+
+def _console_handler(thread: int | None = None) -> logging.Handler:
+    """stderr (Snakemake's console for local jobs) for progress records, of one thread if given."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(CONSOLE_FORMAT, "%H:%M:%S"))
+    handler.addFilter(lambda record: record.name == PROGRESS_LOGGER and thread in (None, record.thread))
+    return handler
 
 
 def _file_handler(path: str | os.PathLike) -> logging.Handler:
@@ -22,13 +32,17 @@ def _file_handler(path: str | os.PathLike) -> logging.Handler:
 
 
 def to_rule_log(path: str | os.PathLike | None, level: int = logging.INFO) -> None:
-    """Send all of this process's log records (and warnings) to a rule's log file, or stderr if None."""
+    """Send all of this process's log records (and warnings) to a rule's log file, or stderr if None.
+
+    With a file, progress lines (``rvc_pipeline.progress``) also go to stderr.
+    """
+    root = logging.getLogger()
     if path is None:
         handler: logging.Handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter(FORMAT))
     else:
         handler = _file_handler(path)
-    root = logging.getLogger()
+        root.addHandler(_console_handler())
     root.addHandler(handler)
     root.setLevel(level)
     logging.captureWarnings(True)
@@ -44,8 +58,10 @@ def rule_log(path: str | os.PathLike, level: int = logging.INFO) -> Iterator[Non
     handler = _file_handler(path)
     ident = threading.get_ident()
     handler.addFilter(lambda record: record.thread == ident)
+    console = _console_handler(ident)
     root = logging.getLogger()
     root.addHandler(handler)
+    root.addHandler(console)
     if root.level > level or root.level == logging.NOTSET:
         root.setLevel(level)
     logging.captureWarnings(True)
@@ -57,8 +73,9 @@ def rule_log(path: str | os.PathLike, level: int = logging.INFO) -> Iterator[Non
         logging.getLogger("rvc_pipeline").exception("job failed")
         raise
     finally:
-        root.removeHandler(handler)
-        handler.close()
+        for added in (handler, console):
+            root.removeHandler(added)
+            added.close()
 
 
 def run_script(log: str | os.PathLike | None, func: Callable[..., Any], **kwargs: Any) -> Any:

@@ -13,7 +13,6 @@ that state restored, so its losses are the ones an uninterrupted run would have 
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import json
 import logging
@@ -26,10 +25,10 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from rvc_pipeline.atomic import atomic_path
 from rvc_pipeline.checkpoint import (
     EXTRA_KEY,
     LATEST_STEP,
@@ -40,12 +39,25 @@ from rvc_pipeline.checkpoint import (
     model_state,
     publish_latest,
     save_checkpoint,
+    unwrap,
 )
+from rvc_pipeline.audio import write_wav
 from rvc_pipeline.data import BucketSampler, SegmentDataset, collate, read_filelist
+from rvc_pipeline.history import (
+    LOSS_COLUMNS,
+    VAL_COLUMN,
+    best_epoch,
+    epoch_line,
+    overtraining_warning,
+    read_history,
+    write_history,
+)
 from rvc_pipeline.logs import run_script
+from rvc_pipeline.progress import log_progress
 from rvc_pipeline.models import (
     PHONE_CHANNELS,
     ModelConfig,
+    StepResult,
     StepSettings,
     TrainBatch,
     build_discriminator,
@@ -57,17 +69,8 @@ from rvc_pipeline.models import (
 log = logging.getLogger("rvc_pipeline.train")  # not __name__: "__main__" under python -m
 
 PRECISIONS = ("fp32", "fp16", "bf16")
-LOSS_COLUMNS = (
-    "loss_disc",
-    "loss_gen",
-    "loss_fm",
-    "loss_mel",
-    "loss_kl",
-    "loss_gen_all",
-    "grad_norm_d",
-    "grad_norm_g",
-)
-TSV_COLUMNS = ("epoch", "step", "lr", "seconds", *LOSS_COLUMNS)
+VALIDATION_DIR = "validation"  # in the state folder: the first held-out segment as each saved epoch renders it
+VALIDATION_SEED = 0  # the NSF excitation noise of the validation pass, the same every epoch
 
 
 @dataclass
@@ -88,6 +91,8 @@ class TrainOptions:
     device: str = "cpu"  # "cpu" or "cuda"
     num_workers: int = 0
     log_interval: int = 200  # a per-step log line every this many global steps
+    patience: int = 5  # warn of overtraining after this many epochs without a better validation loss
+    tensorboard: bool = False  # also write TensorBoard event files (needs the tensorboard package)
 
     def validate(self) -> None:
         if self.precision not in PRECISIONS:
@@ -100,7 +105,7 @@ class TrainOptions:
             raise ValueError("device 'cuda' requested but torch sees no CUDA device")
         if self.warm_start and (self.pretrained_g or self.pretrained_d):
             raise ValueError("warm_start and pretrained_g/pretrained_d exclude each other")
-        for name in ("batch_size", "epochs", "save_every_epoch", "log_interval"):
+        for name in ("batch_size", "epochs", "save_every_epoch", "log_interval", "patience"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 
@@ -138,11 +143,10 @@ class _Trainer:
     settings: StepSettings
     device: torch.device
 
-    def step(self, batch: TrainBatch) -> dict[str, float]:
-        result = train_step(
+    def step(self, batch: TrainBatch) -> StepResult:
+        return train_step(
             self.net_g, self.net_d, self.optim_g, self.optim_d, batch, self.settings, self.scaler
         )
-        return {name: getattr(result, name) for name in LOSS_COLUMNS}
 
 
 def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
@@ -164,22 +168,6 @@ def _gather(obj: Any, ranks: _Dist) -> list[Any]:
     out: list[Any] = [None] * ranks.world
     dist.all_gather_object(out, obj)
     return out
-
-
-def _read_history(path: Path, last_epoch: int) -> list[dict[str, str]]:
-    """The loss rows of epochs up to ``last_epoch`` (later rows belong to a run cut short)."""
-    if not path.is_file():
-        return []
-    with open(path, newline="", encoding="utf-8") as handle:
-        return [row for row in csv.DictReader(handle, delimiter="\t") if int(row["epoch"]) <= last_epoch]
-
-
-def _write_history(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=TSV_COLUMNS, delimiter="\t", lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(rows)
 
 
 def _load_pretrained(trainer: _Trainer, options: TrainOptions) -> None:
@@ -315,19 +303,93 @@ def train(
     config_json: str | os.PathLike,
     state_dir: str | os.PathLike,
     options: TrainOptions,
+    validation: str | os.PathLike | None = None,
 ) -> Path:
     """Train (or resume training) until ``options.epochs``; returns the last generator checkpoint.
 
     ``state_dir`` holds the checkpoints and ``losses.tsv``; it must survive a failed job (pass a
-    folder Snakemake does not delete on retry).
+    folder Snakemake does not delete on retry). ``validation`` is a filelist of held-out
+    segments (may be empty): after each epoch their mel loss goes into ``losses.tsv``.
     """
     options.validate()
     ranks = _init_distributed(options.device)
     try:
-        return _train(Path(filelist), Path(config_json), Path(state_dir), options, ranks)
+        return _train(Path(filelist), Path(config_json), Path(state_dir), options, ranks, validation)
     finally:
         if ranks.world > 1:
             dist.destroy_process_group()
+
+
+@dataclass
+class _Validation:
+    """The held-out segments and how the model renders them."""
+
+    dataset: SegmentDataset
+    settings: StepSettings
+    device: torch.device
+    out_dir: Path
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike | None,
+        settings: StepSettings,
+        options: TrainOptions,
+        device: torch.device,
+        state_dir: Path,
+    ) -> _Validation | None:
+        """The validation set of the filelist ``path``, or None when it is empty or not given."""
+        if path is None or not Path(path).read_text(encoding="utf-8").strip():
+            log.info("no validation segments: the validation loss is not computed")
+            return None
+        entries = read_filelist(path, options.f0)
+        log.info("validation loss on %d held-out segments from %s", len(entries), path)
+        dataset = SegmentDataset(entries, settings.mel, PHONE_CHANNELS[options.version])
+        return cls(dataset, settings, device, state_dir / VALIDATION_DIR)
+
+    def loss(self, net_g: torch.nn.Module, save_epoch: int | None) -> float:
+        """Mean mel L1 (times c_mel) of whole segments through the inference path without prior noise.
+
+        The global RNG is left as it was (the NSF excitation noise draws from a fixed seed), so
+        training goes on exactly as it would without validation. On a ``save_epoch`` the first
+        segment's rendering is kept as ``validation/{segment}_e{epoch}.wav``.
+        """
+        net = unwrap(net_g)
+        net.eval()
+        losses = []
+        mel = self.settings.mel
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.no_grad(), torch.random.fork_rng(devices=devices):
+            torch.manual_seed(VALIDATION_SEED)
+            for index in range(len(self.dataset)):
+                batch = collate([self.dataset[index]]).to(self.device)
+                pitch = () if batch.pitch is None else (batch.pitch, batch.pitchf)
+                rendered = net.infer(batch.phone, batch.phone_lengths, *pitch, batch.sid, noise_scale=0.0)[0]
+                rendered_mel = mel.mel_spectrogram(rendered.float().squeeze(1))
+                target_mel = mel.spec_to_mel(batch.spec.float())
+                frames = min(rendered_mel.shape[-1], target_mel.shape[-1])
+                loss = F.l1_loss(rendered_mel[..., :frames], target_mel[..., :frames]) * self.settings.c_mel
+                losses.append(loss.item())
+                if index == 0 and save_epoch is not None:
+                    name = f"{self.dataset.entries[0].wav.stem}_e{save_epoch}.wav"
+                    write_wav(self.out_dir / name, rendered[0, 0].cpu().numpy(), mel.sampling_rate)
+        net.train()
+        return sum(losses) / len(losses)
+
+
+def _event_writer(state_dir: Path, options: TrainOptions) -> Any:
+    """A TensorBoard SummaryWriter into the state folder (as RVC's logs/{experiment}), if asked and installed."""
+    if not options.tensorboard:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        log.warning(
+            "train: tensorboard is on but the tensorboard package is not installed "
+            "(pip install tensorboard): no event files are written"
+        )
+        return None
+    return SummaryWriter(log_dir=str(state_dir))
 
 
 def _data_loader(filelist: Path, settings: StepSettings, options: TrainOptions, ranks: _Dist) -> DataLoader:
@@ -374,7 +436,13 @@ def _build_trainer(hparams: dict, options: TrainOptions, device: torch.device) -
 
 
 def _run_epoch(
-    trainer: _Trainer, loader: DataLoader, epoch: int, global_step: int, options: TrainOptions, ranks: _Dist
+    trainer: _Trainer,
+    loader: DataLoader,
+    epoch: int,
+    global_step: int,
+    options: TrainOptions,
+    ranks: _Dist,
+    events: Any,
 ) -> tuple[dict[str, float], int]:
     """Train one epoch; returns the losses averaged over its steps (and processes) and the new global step."""
     trainer.net_g.train()
@@ -383,17 +451,30 @@ def _run_epoch(
     sums = dict.fromkeys(LOSS_COLUMNS, 0.0)
     count = 0
     for batch in loader:
-        losses = trainer.step(batch.to(trainer.device))
+        result = trainer.step(batch.to(trainer.device))
+        losses, scalars = {name: getattr(result, name) for name in LOSS_COLUMNS}, result.scalars()
+        del result  # its tensors (a batch's outputs) need not live through the next step
         global_step += 1
         count += 1
         for name in LOSS_COLUMNS:
             sums[name] += losses[name]
         if global_step % options.log_interval == 0 and ranks.main:
             log.info("epoch %d step %d %s", epoch, global_step, _format_losses(losses))
+            if events is not None:
+                events.add_scalar("learning_rate", trainer.optim_g.param_groups[0]["lr"], global_step)
+                for tag, number in scalars.items():  # RVC's names
+                    events.add_scalar(tag, number, global_step)
     return _epoch_means(sums, count, trainer.device, ranks), global_step
 
 
-def _train(filelist: Path, config_json: Path, state_dir: Path, options: TrainOptions, ranks: _Dist) -> Path:
+def _train(
+    filelist: Path,
+    config_json: Path,
+    state_dir: Path,
+    options: TrainOptions,
+    ranks: _Dist,
+    validation: str | os.PathLike | None,
+) -> Path:
     hparams = json.loads(config_json.read_text(encoding="utf-8"))
     device = torch.device(f"cuda:{ranks.local_rank}" if options.device == "cuda" else "cpu")
     if device.type == "cuda":
@@ -426,44 +507,60 @@ def _train(filelist: Path, config_json: Path, state_dir: Path, options: TrainOpt
         trainer.net_d = DistributedDataParallel(trainer.net_d, device_ids=ids)
 
     tsv = state_dir / "losses.tsv"
-    history = _read_history(tsv, last_epoch) if ranks.main else []
+    history = read_history(tsv, last_epoch) if ranks.main else []
+    held_out = _Validation.load(validation, trainer.settings, options, device, state_dir) if ranks.main else None
+    events = _event_writer(state_dir, options) if ranks.main else None
     if last_epoch >= options.epochs:
         log.info("already trained to epoch %d (asked for %d): nothing to do", last_epoch, options.epochs)
-    for epoch in range(last_epoch + 1, options.epochs + 1):
-        started = time.perf_counter()
-        means, global_step = _run_epoch(trainer, loader, epoch, global_step, options, ranks)
-        lr = trainer.optim_g.param_groups[0]["lr"]
-        seconds = time.perf_counter() - started
-        if ranks.main:
-            log.info(
-                "epoch %d/%d step %d %s lr=%.6g %.1fs",
-                epoch,
-                options.epochs,
-                global_step,
-                _format_losses(means),
-                lr,
-                seconds,
-            )
-            history.append(
-                {
-                    "epoch": epoch,
-                    "step": global_step,
-                    "lr": repr(lr),
-                    "seconds": f"{seconds:.3f}",
-                    **{k: repr(v) for k, v in means.items()},
-                }
-            )
-            _write_history(tsv, history)
-        if epoch % options.save_every_epoch == 0 or epoch == options.epochs:
-            latest_g = _save(
-                trainer, schedulers, state_dir, epoch, global_step, options.keep_latest_only, ranks
-            )
-        for scheduler in schedulers:
-            scheduler.step()
+    try:
+        for epoch in range(last_epoch + 1, options.epochs + 1):
+            started = time.perf_counter()
+            means, global_step = _run_epoch(trainer, loader, epoch, global_step, options, ranks, events)
+            lr = trainer.optim_g.param_groups[0]["lr"]
+            seconds = time.perf_counter() - started
+            saving = epoch % options.save_every_epoch == 0 or epoch == options.epochs
+            if ranks.main:
+                val = held_out.loss(trainer.net_g, epoch if saving else None) if held_out else None
+                history.append(
+                    {
+                        "epoch": epoch,
+                        "step": global_step,
+                        "lr": repr(lr),
+                        "seconds": f"{seconds:.3f}",
+                        **{k: repr(v) for k, v in means.items()},
+                        VAL_COLUMN: "" if val is None else repr(val),
+                    }
+                )
+                write_history(tsv, history)
+                log_epoch(state_dir.name, history, options, events)
+            if saving:
+                latest_g = _save(
+                    trainer, schedulers, state_dir, epoch, global_step, options.keep_latest_only, ranks
+                )
+            for scheduler in schedulers:
+                scheduler.step()
+    finally:
+        if events is not None:
+            events.close()
     assert latest_g is not None  # a fresh run always saves its last epoch
     if ranks.main:
-        log.info("training done: %s", latest_g)
+        best = best_epoch(history)
+        if best is not None:
+            log.info("training done: %s; lowest validation loss %.4f at epoch %d", latest_g, best[1], best[0])
+        else:
+            log.info("training done: %s", latest_g)
     return latest_g
+
+
+def log_epoch(name: str, history: list[dict[str, Any]], options: TrainOptions, events: Any) -> None:
+    """The epoch line (log and console), the overtraining warning when it first fires, the event file."""
+    log_progress(f"train {name}: " + epoch_line(history, len(history) - 1, options.epochs))
+    warning = overtraining_warning(history, options.patience)
+    if warning and not overtraining_warning(history[:-1], options.patience):
+        log_progress(f"train {name}: WARNING {warning}", level=logging.WARNING)
+    last = history[-1]
+    if events is not None and last[VAL_COLUMN]:
+        events.add_scalar("loss/val/mel", float(last[VAL_COLUMN]), int(last["step"]))
 
 
 def _format_losses(losses: dict[str, float]) -> str:
@@ -491,6 +588,7 @@ def _parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, TrainOp
     parser.add_argument("--filelist", required=True)
     parser.add_argument("--config", required=True, help="config.json (RVC's hparams)")
     parser.add_argument("--state-dir", required=True, help="folder for G_*/D_* checkpoints and losses.tsv")
+    parser.add_argument("--validation", default=None, help="filelist of held-out segments (validation loss)")
     parser.add_argument("--log", default=None, help="log file (default: stderr)")
     defaults = TrainOptions()
     for field in dataclasses.fields(TrainOptions):
@@ -509,7 +607,13 @@ def _parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, TrainOp
 def main(argv: Sequence[str] | None = None) -> None:
     args, options = _parse_args(argv)
     run_script(
-        args.log, train, filelist=args.filelist, config_json=args.config, state_dir=args.state_dir, options=options
+        args.log,
+        train,
+        filelist=args.filelist,
+        config_json=args.config,
+        state_dir=args.state_dir,
+        options=options,
+        validation=args.validation,
     )
 
 

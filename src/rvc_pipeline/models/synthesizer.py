@@ -20,6 +20,7 @@ from .generator import Generator, GeneratorNSF
 from .modules import ResidualCouplingBlock
 
 PHONE_CHANNELS = {"v1": 256, "v2": 768}
+NOISE_SCALE = 0.66666  # RVC's temperature of the prior sample at inference
 
 
 class Synthesizer(nn.Module):
@@ -82,10 +83,11 @@ class Synthesizer(nn.Module):
         return z, m_q, logs_q, y_mask, z_p, z_slice, ids_slice
 
     def _prior_latent(
-        self, m_p: Tensor, logs_p: Tensor, x_mask: Tensor, g: Tensor
+        self, m_p: Tensor, logs_p: Tensor, x_mask: Tensor, g: Tensor, noise_scale: float
     ) -> tuple[Tensor, Tensor]:
-        """Sample the prior at temperature 0.66666 (RVC's value), invert the flow: (z_p, z)."""
-        z_p = (m_p + torch.exp(logs_p) * torch.randn_like(m_p) * 0.66666) * x_mask
+        """Sample the prior at temperature ``noise_scale``, invert the flow: (z_p, z)."""
+        z_p = m_p if noise_scale == 0 else m_p + torch.exp(logs_p) * torch.randn_like(m_p) * noise_scale
+        z_p = z_p * x_mask
         return z_p, self.flow(z_p, x_mask, g=g, reverse=True)
 
 
@@ -119,12 +121,18 @@ class SynthesizerNSF(Synthesizer):
         return o, ids_slice, x_mask, y_mask, (z, z_p, m_p, logs_p, m_q, logs_q)
 
     def infer(
-        self, phone: Tensor, phone_lengths: Tensor, pitch: Tensor, pitchf: Tensor, sid: Tensor
+        self,
+        phone: Tensor,
+        phone_lengths: Tensor,
+        pitch: Tensor,
+        pitchf: Tensor,
+        sid: Tensor,
+        noise_scale: float = NOISE_SCALE,
     ) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor, Tensor, Tensor]]:
         """Conversion -> (o [B, 1, T*hop], x_mask, (z, z_p, m_p, logs_p))."""
         g = self.emb_g(sid).unsqueeze(-1)
         m_p, logs_p, x_mask = self.enc_p(phone, pitch, phone_lengths)
-        z_p, z = self._prior_latent(m_p, logs_p, x_mask, g)
+        z_p, z = self._prior_latent(m_p, logs_p, x_mask, g, noise_scale)
         o = self.dec(z * x_mask, pitchf, g=g)
         return o, x_mask, (z, z_p, m_p, logs_p)
 
@@ -146,12 +154,12 @@ class SynthesizerNoF0(Synthesizer):
         return o, ids_slice, x_mask, y_mask, (z, z_p, m_p, logs_p, m_q, logs_q)
 
     def infer(
-        self, phone: Tensor, phone_lengths: Tensor, sid: Tensor
+        self, phone: Tensor, phone_lengths: Tensor, sid: Tensor, noise_scale: float = NOISE_SCALE
     ) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor, Tensor, Tensor]]:
         """Conversion -> (o [B, 1, T*hop], x_mask, (z, z_p, m_p, logs_p))."""
         g = self.emb_g(sid).unsqueeze(-1)
         m_p, logs_p, x_mask = self.enc_p(phone, None, phone_lengths)
-        z_p, z = self._prior_latent(m_p, logs_p, x_mask, g)
+        z_p, z = self._prior_latent(m_p, logs_p, x_mask, g, noise_scale)
         o = self.dec(z * x_mask, g=g)
         return o, x_mask, (z, z_p, m_p, logs_p)
 
