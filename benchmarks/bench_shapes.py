@@ -13,6 +13,7 @@ The speech is the shared real speech where present, else the demo's synthetic vo
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import re
@@ -92,22 +93,40 @@ def run_workflow(workdir: Path, input_dir: Path, method: str, cores: int, standi
 
 
 def single_core(step: str, sources: list[Path], segments: list[Path], out: Path, standin: str, method: str = "") -> float:
-    """Seconds of one step, every item one after another in this process with one torch thread."""
+    """Seconds of one step, every item one after another, in a fresh process held to one CPU.
+
+    Held to one CPU, because Praat (pm) runs an analysis on several threads by itself. Fresh,
+    because decoding with PyAV leaves the CPU flushing denormal numbers, which makes dio twice
+    and harvest a fifth faster afterwards (same outputs): the pitch jobs' workers have not decoded.
+    """
+    args = json.dumps([step, list(map(str, sources)), list(map(str, segments)), str(out), standin, method])
+    code = "import sys, bench_shapes; print(bench_shapes.time_step(*__import__('json').loads(sys.argv[1])))"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, "-c", code, args], check=True, capture_output=True, text=True, env=env)
+    return float(result.stdout.split()[-1])
+
+
+def time_step(step: str, sources: list[str], segments: list[str], out: str, standin: str, method: str) -> float:
+    """``single_core``'s child: the step's seconds after its imports."""
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     import torch
 
-    from rvc_pipeline.f0 import extract_f0_file
+    from rvc_pipeline.f0 import extract_f0_files
     from rvc_pipeline.features import extract_features_dir
     from rvc_pipeline.preprocess import slice_source
 
+    logging.basicConfig(level=logging.ERROR)
     torch.set_num_threads(1)
+    out, segments = Path(out), [Path(wav) for wav in segments]
     out.mkdir(parents=True)
     start = time.perf_counter()
     if step == "slice_audio":
-        for src in sources:
+        for src in map(Path, sources):
             slice_source(src, src.stem, 40000, out / src.stem / "gt", out / src.stem / "16k", out / f"{src.stem}.tsv")
     elif step == "extract_f0":
-        for wav in segments:
-            extract_f0_file(wav, out / f"c_{wav.name}.npy", out / f"h_{wav.name}.npy", method)
+        (out / "coarse").mkdir()
+        (out / "hz").mkdir()
+        extract_f0_files(segments, out / "coarse", out / "hz", method)
     else:
         for folder in sorted({wav.parent for wav in segments}):
             extract_features_dir(folder, out / folder.name, weights=None, version="v1", standin=standin)
@@ -121,7 +140,7 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--long-minutes", type=float, default=10.5)
     parser.add_argument("--short-count", type=int, default=300)
-    parser.add_argument("--standin", default="base", choices=["base", "tiny"])
+    parser.add_argument("--standin", default="tiny", choices=["base", "tiny"])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     args = parser.parse_args()
     rows = []
