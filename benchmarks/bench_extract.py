@@ -20,11 +20,12 @@ import soundfile as sf
 import soxr
 import torch
 
-from rvc_pipeline.f0 import F0_METHODS, SAMPLE_RATE, compute_f0
+from rvc_pipeline.f0 import F0_METHODS, compute_f0
+from rvc_pipeline.layout import FEATURE_RATE
 from rvc_pipeline.hubert import load_hubert
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-SEGMENT = int(3.7 * SAMPLE_RATE)
+SEGMENT = int(3.7 * FEATURE_RATE)
 
 
 def speech_segments(data: Path, seconds: float) -> list[np.ndarray]:
@@ -33,11 +34,11 @@ def speech_segments(data: Path, seconds: float) -> list[np.ndarray]:
     segments, total = [], 0
     for path in files:
         audio, rate = sf.read(path, dtype="float32", always_2d=True)
-        x = soxr.resample(audio.mean(axis=1), rate, SAMPLE_RATE).astype(np.float32)
-        for start in range(0, len(x) - SAMPLE_RATE, SEGMENT):
+        x = soxr.resample(audio.mean(axis=1), rate, FEATURE_RATE).astype(np.float32)
+        for start in range(0, len(x) - FEATURE_RATE, SEGMENT):
             segments.append(x[start : start + SEGMENT])
             total += len(segments[-1])
-            if total >= seconds * SAMPLE_RATE:
+            if total >= seconds * FEATURE_RATE:
                 return segments
     return segments
 
@@ -63,7 +64,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     segments = speech_segments(args.data, args.seconds)
-    audio_s = sum(len(s) for s in segments) / SAMPLE_RATE
+    audio_s = sum(len(s) for s in segments) / FEATURE_RATE
     print(f"{len(segments)} segments, {audio_s:.1f} s of 16 kHz speech from {args.data}")
     # Other processes on the same cores skew every number below (torch threads suffer most).
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")

@@ -36,8 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
+from rvc_pipeline.layout import FEATURE_DIMS, FEATURE_RATE, feature_folder
+
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-DIM = 256
+DIM = FEATURE_DIMS["v1"]
 ROWS_PER_FILE = 368  # one 3.7 s segment
 FILES_PER_SOURCE = 100
 COMPONENTS = 256
@@ -63,9 +65,9 @@ def speech_rows() -> tuple[np.ndarray, np.ndarray] | None:
     fit, held_out = [], []
     for folder in folders:
         for i, path in enumerate(sorted(p for p in folder.iterdir() if p.suffix in (".wav", ".flac"))):
-            audio = load_audio(path, 16000)
-            step = int(SEGMENT_S * 16000)
-            for start in range(0, len(audio) - 16000, step):  # pieces of at least 1 s
+            audio = load_audio(path, FEATURE_RATE)
+            step = int(SEGMENT_S * FEATURE_RATE)
+            for start in range(0, len(audio) - FEATURE_RATE, step):  # pieces of at least 1 s
                 (held_out if i % 4 == 3 else fit).append(model.extract(audio[start : start + step], "v1"))
     return np.concatenate(fit), np.concatenate(held_out)
 
@@ -203,7 +205,7 @@ def main(rows: int) -> None:
         mixture = fit_mixture(real[0])
     held_out_drawn = draw(mixture, HELD_OUT_DRAWN, rng)
     with tempfile.TemporaryDirectory() as tmp:
-        features = Path(tmp) / "3_feature256"
+        features = Path(tmp) / feature_folder("v1")
         write_features(features, mixture, rows, rng)
         print(
             f"{rows:,} rows in {len(list(features.rglob('*.npy')))} files, made in "

@@ -18,10 +18,10 @@ import soxr
 import torch
 
 from rvc_pipeline.demo import synthesize_voice
+from rvc_pipeline.layout import FEATURE_RATE as SR
 from rvc_pipeline.rmvpe import PitchEstimator, load_rmvpe
 from rvc_pipeline.rmvpe.network import Rmvpe
 
-SR = 16000
 SEGMENT = int(3.7 * SR)
 
 

@@ -28,6 +28,8 @@ import numpy as np
 import soundfile as sf
 import yaml
 
+from rvc_pipeline.layout import WAVS_16K
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 SR = 32000
@@ -156,7 +158,7 @@ def main() -> None:
             steps += [("features", "extract_features256", "", ["extract"])]
             for step, logs, method, targets in steps:
                 run_workflow(workdir, input_dir, method or args.methods[-1], args.cores, args.standin, *targets)
-                segments = sorted((results / "1_16k_wavs").rglob("*.wav"))
+                segments = sorted((results / WAVS_16K).rglob("*.wav"))
                 plain = single_core(step, sources, segments, tmp / f"plain_{shape}_{step}_{method}", args.standin, method)
                 ratio = workflow_span(results / "logs" / logs) / (plain / args.cores)
                 rows.append((shape, f"{step} {method}".strip(), ratio, step == "extract_f0"))

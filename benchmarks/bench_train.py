@@ -18,6 +18,7 @@ import torch
 
 from rvc_pipeline.audio import write_wav
 from rvc_pipeline.data import FilelistEntry, SegmentDataset, collate
+from rvc_pipeline.layout import FEATURE_DIMS, FEATURE_RATE, HOP
 from rvc_pipeline.models import (
     ModelConfig,
     StepSettings,
@@ -42,12 +43,10 @@ def write_segments(folder: Path, sample_rate: int, count: int) -> list[FilelistE
             folder / f"s_{i}{suffix}" for suffix in (".wav", ".npy", ".coarse.npy", ".hz.npy")
         )
         write_wav(wav, 0.1 * rng.standard_normal(n), sample_rate)
-        np.save(
-            feature,
-            rng.standard_normal(((n * 16000 // sample_rate - 400) // 320 + 1, 256)).astype(np.float32),
-        )
-        np.save(coarse, rng.integers(1, 256, n * 16000 // sample_rate // 160))
-        np.save(hz, rng.uniform(80, 400, n * 16000 // sample_rate // 160))
+        frames = (n * FEATURE_RATE // sample_rate - 400) // 320 + 1  # HuBERT's
+        np.save(feature, rng.standard_normal((frames, FEATURE_DIMS["v1"])).astype(np.float32))
+        np.save(coarse, rng.integers(1, 256, n * FEATURE_RATE // sample_rate // HOP))
+        np.save(hz, rng.uniform(80, 400, n * FEATURE_RATE // sample_rate // HOP))
         entries.append(FilelistEntry(wav, feature, coarse, hz, 0))
     return entries
 
@@ -57,7 +56,7 @@ def seconds_per_step(hparams: dict, batch_size: int, steps: int, folder: Path) -
     torch.manual_seed(0)
     settings = StepSettings.from_hparams(hparams)  # its fp16 only applies on CUDA
     dataset = SegmentDataset(
-        write_segments(folder, hparams["data"]["sampling_rate"], batch_size), settings.mel, 256
+        write_segments(folder, hparams["data"]["sampling_rate"], batch_size), settings.mel, FEATURE_DIMS["v1"]
     )
     net_g = build_synthesizer(ModelConfig.from_hparams(hparams), "v1", True)
     net_d = build_discriminator(hparams, "v1")

@@ -5,6 +5,23 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake.utils import validate
 
+from rvc_pipeline.layout import (
+    DEMO_RECORDING,
+    DEMO_RECORDINGS,
+    F0_COARSE,
+    F0_HZ,
+    FEATURE_DIMS,
+    FEATURES,
+    GT_WAVS,
+    LOSSES,
+    REPORTS,
+    SAMPLE_RATES,
+    WAVS_16K,
+    experiment_dir,
+    experiment_path,
+    feature_folder,
+    source_dir,
+)
 from rvc_pipeline.locks import lock_holder
 from rvc_pipeline.logs import run_logged
 from rvc_pipeline.options import PreprocessParams
@@ -20,14 +37,37 @@ from rvc_pipeline.workers import worker_pool
 validate(config, "../config/schema.yaml")
 
 EXPERIMENTS = config["experiments"]
-SAMPLE_RATES = {"32k": 32000, "40k": 40000, "48k": 48000}
+
+# Rule patterns of an experiment's files: per-source stage folders (their names are RVC's, in
+# rvc_pipeline.layout) and the files more than one rule or target names.
+GT_WAVS_DIR = source_dir("{experiment}", GT_WAVS, "{source}")
+SEGMENTS_16K = source_dir("{experiment}", WAVS_16K, "{source}")
+F0_COARSE_DIR = source_dir("{experiment}", F0_COARSE, "{source}")
+F0_HZ_DIR = source_dir("{experiment}", F0_HZ, "{source}")
+FEATURES_DIR = source_dir("{experiment}", FEATURES, "{source}")
+SLICE_REPORT = experiment_path("{experiment}", REPORTS, "slice_audio", "{source}.tsv")
+FEATURES_REPORT = experiment_path(
+    "{experiment}", REPORTS, "extract_features{dim}", "{source}.tsv"
+)
+DEMO_RECORDING_WAV = experiment_path(
+    "{experiment}", DEMO_RECORDINGS, f"{DEMO_RECORDING}.wav"
+)
+DATASET_REPORT = experiment_path("{experiment}", "dataset_report.tsv")
+CONFIG_JSON = experiment_path("{experiment}", "config.json")
+VALIDATION_TXT = experiment_path("{experiment}", "validation.txt")
+TRAINED_JSON = experiment_path("{experiment}", "trained.json")
+LOSSES_TSV = experiment_path("{experiment}", LOSSES)
+EXPORTED_MODEL = experiment_path("{experiment}", "weights", "{experiment}.pth")
+INDEX_DIR = experiment_path("{experiment}", "index")
+INDEX_BENCHMARK = experiment_path("{experiment}", "benchmarks", "train_index.tsv")
+CONVERTED_WAV = experiment_path("{experiment}", "converted", "{name}.wav")
 
 
 def _scan(name):
     """(sources, excluded) of one experiment: name -> file, entry -> (status, reason)."""
     exp = EXPERIMENTS[name]
     if exp["demo"]:
-        return demo_sources(f"results/{name}/demo_recordings", exp["demo"]), {}
+        return demo_sources(experiment_path(name, DEMO_RECORDINGS), exp["demo"]), {}
     if not os.path.isdir(exp["input_dir"]):
         return {}, {}
     return discover_sources(exp["input_dir"])
@@ -39,7 +79,7 @@ def _convert_scan(name):
     if "convert_dir" in exp:
         return discover_sources(exp["convert_dir"])[0]
     if exp["demo"]:
-        return demo_sources(f"results/{name}/demo_recordings", 1)
+        return demo_sources(experiment_path(name, DEMO_RECORDINGS), 1)
     return {}
 
 
@@ -49,7 +89,7 @@ def _warn_unused(name):
     if unused:
         logger.warning(
             f"WARNING: experiment {name!r}: {len(unused)} entries not used (reasons in "
-            f"results/{name}/dataset_report.tsv): {', '.join(map(repr, unused))}"
+            f"{DATASET_REPORT.format(experiment=name)}): {', '.join(map(repr, unused))}"
         )
 
 
@@ -78,7 +118,7 @@ TRAINABLE = [name for name in EXPERIMENTS if name not in UNTRAINABLE]
 
 def _trained_elsewhere(name):
     """Who trains the experiment now (another run, e.g. one left running before --unlock)."""
-    holder = lock_holder(f"results/{name}")
+    holder = lock_holder(experiment_dir(name))
     if holder:
         logger.warning(
             f"WARNING: experiment {name!r} is being trained by {holder}: this run leaves its "
@@ -97,7 +137,7 @@ TO_TRAIN = [name for name in TRAINABLE if name not in BUSY]
 wildcard_constraints:
     experiment="|".join(map(re.escape, EXPERIMENTS)),
     source="[^/]+",
-    dim="256|768",
+    dim="|".join(map(str, FEATURE_DIMS.values())),
     name="[^/]+",
 
 
@@ -128,7 +168,6 @@ def version(wildcards):
     return EXPERIMENTS[wildcards.experiment]["version"]
 
 
-FEATURE_DIMS = {"v1": 256, "v2": 768}
 HUBERT = config["pretrained"]["hubert"]
 HUBERT_MISSING = (
     f"HuBERT weights {HUBERT!r} not found: features come from a random stand-in and carry no "
@@ -223,12 +262,8 @@ def speaker_id(wildcards):
 
 
 def _per_source(wildcards, folder):
-    return expand(
-        "results/{experiment}/{folder}/{source}",
-        experiment=wildcards.experiment,
-        folder=folder,
-        source=SOURCES[wildcards.experiment],
-    )
+    name = wildcards.experiment
+    return [source_dir(name, folder, source) for source in SOURCES[name]]
 
 
 def filelist_inputs(wildcards):
@@ -312,8 +347,7 @@ def train_options(wildcards):
 
 
 def index_features(wildcards):
-    exp = EXPERIMENTS[wildcards.experiment]
-    return _per_source(wildcards, f"3_feature{FEATURE_DIMS[exp['version']]}")
+    return _per_source(wildcards, feature_folder(version(wildcards)))
 
 
 def convert_source(wildcards):
@@ -326,7 +360,7 @@ def convert_settings(wildcards):
 
 def source_reports(wildcards):
     return expand(
-        "results/{experiment}/reports/slice_audio/{source}.tsv",
+        SLICE_REPORT,
         experiment=wildcards.experiment,
         source=SOURCES[wildcards.experiment],
     )
@@ -357,18 +391,18 @@ def report_pages(name, stage):
     """The report files of one experiment's stage (no Pitch without f0, no Conversion without recordings)."""
     wanted = {"pitch": EXPERIMENTS[name]["f0"], "conversion": bool(CONVERT[name])}
     return [
-        f"results/{name}/report/{file}"
+        experiment_path(name, "report", file)
         for file in REPORT_FILES[stage]
         if wanted.get(file.split(".")[0], True)
     ]
 
 
 def report_gt_wavs(wildcards):
-    return _per_source(wildcards, "0_gt_wavs")
+    return _per_source(wildcards, GT_WAVS)
 
 
 def report_f0_hz(wildcards):
-    return _per_source(wildcards, "2b-f0nsf")
+    return _per_source(wildcards, F0_HZ)
 
 
 def source_files(wildcards):
@@ -384,9 +418,7 @@ def converted_pairs(wildcards):
     """The experiment's converted recordings and, in the same order, their sources."""
     names = sorted(CONVERT[wildcards.experiment])
     return {
-        "converted": [
-            f"results/{wildcards.experiment}/converted/{n}.wav" for n in names
-        ],
+        "converted": expand(CONVERTED_WAV, experiment=wildcards.experiment, name=names),
         "sources": [CONVERT[wildcards.experiment][n] for n in names],
     }
 
@@ -401,7 +433,7 @@ def preprocess_targets(wildcards):
     return [
         path
         for name in EXPERIMENTS
-        for path in [f"results/{name}/dataset_report.tsv"]
+        for path in [DATASET_REPORT.format(experiment=name)]
         + report_pages(name, "preprocess")
     ]
 
@@ -410,16 +442,15 @@ def extract_targets(wildcards):
     """Plus each source's features and (for pitch models) its pitch."""
     targets = preprocess_targets(wildcards)
     for name, exp in EXPERIMENTS.items():
-        folders = [f"3_feature{FEATURE_DIMS[exp['version']]}"]
+        folders = [feature_folder(exp["version"])]
         if exp["f0"]:
-            folders.append("2a_f0")
+            folders.append(F0_COARSE)
         targets += report_pages(name, "extract")
-        targets += expand(
-            "results/{experiment}/{folder}/{source}",
-            experiment=name,
-            folder=folders,
-            source=SOURCES[name],
-        )
+        targets += [
+            source_dir(name, folder, source)
+            for folder in folders
+            for source in SOURCES[name]
+        ]
     return targets
 
 
@@ -427,7 +458,8 @@ def _weights(wildcards):
     return [
         path
         for name in TO_TRAIN
-        for path in [f"results/{name}/weights/{name}.pth"] + report_pages(name, "train")
+        for path in [EXPORTED_MODEL.format(experiment=name)]
+        + report_pages(name, "train")
     ]
 
 
@@ -435,7 +467,7 @@ def _indexes(wildcards):
     return [
         path
         for name in TRAINABLE
-        for path in [f"results/{name}/index"] + report_pages(name, "index")
+        for path in [INDEX_DIR.format(experiment=name)] + report_pages(name, "index")
     ]
 
 
@@ -454,7 +486,7 @@ def index_targets(wildcards):
 
 def all_targets(wildcards):
     converted = [
-        f"results/{name}/converted/{recording}.wav"
+        CONVERTED_WAV.format(experiment=name, name=recording)
         for name in TO_TRAIN
         for recording in CONVERT[name]
     ] + [path for name in TO_TRAIN for path in report_pages(name, "convert")]

@@ -2,11 +2,11 @@ rule convert_audio:
     input:
         unpack(hubert_input),
         unpack(convert_rmvpe_input),
-        model="results/{experiment}/weights/{experiment}.pth",
-        index_dir="results/{experiment}/index",
+        model=EXPORTED_MODEL,
+        index_dir=INDEX_DIR,
         audio=convert_source,
     output:
-        converted="results/{experiment}/converted/{name}.wav",
+        converted=CONVERTED_WAV,
     log:
         "results/{experiment}/logs/convert_audio/{name}.log",
     benchmark:
@@ -22,8 +22,13 @@ rule convert_audio:
         run_logged(
             log[0],
             convert_recording,
+            model=input.model,
+            index_dir=input.index_dir,
+            audio=input.audio,
+            converted=output.converted,
+            settings=params.settings,
+            standin=params.standin,
+            weights=input.get("weights"),
+            rmvpe=input.get("rmvpe"),
             device=job_device(resources),
-            **input,
-            **params,
-            **output,
         )

@@ -1,9 +1,9 @@
 rule extract_f0:
     input:
-        wav_dir="results/{experiment}/1_16k_wavs/{source}",
+        wav_dir=SEGMENTS_16K,
     output:
-        coarse_dir=directory("results/{experiment}/2a_f0/{source}"),
-        hz_dir=directory("results/{experiment}/2b-f0nsf/{source}"),
+        coarse_dir=directory(F0_COARSE_DIR),
+        hz_dir=directory(F0_HZ_DIR),
     log:
         "results/{experiment}/logs/extract_f0/{source}.log",
     wildcard_constraints:
@@ -30,10 +30,10 @@ rule extract_f0:
 rule extract_f0_rmvpe:
     input:
         weights=RMVPE,
-        wav_dir="results/{experiment}/1_16k_wavs/{source}",
+        wav_dir=SEGMENTS_16K,
     output:
-        coarse_dir=directory("results/{experiment}/2a_f0/{source}"),
-        hz_dir=directory("results/{experiment}/2b-f0nsf/{source}"),
+        coarse_dir=directory(F0_COARSE_DIR),
+        hz_dir=directory(F0_HZ_DIR),
     log:
         "results/{experiment}/logs/extract_f0_rmvpe/{source}.log",
     wildcard_constraints:
@@ -62,10 +62,10 @@ rule extract_f0_rmvpe:
 rule extract_features:
     input:
         unpack(hubert_input),
-        wav_dir="results/{experiment}/1_16k_wavs/{source}",
+        wav_dir=SEGMENTS_16K,
     output:
-        out_dir=directory("results/{experiment}/3_feature{dim}/{source}"),
-        report="results/{experiment}/reports/extract_features{dim}/{source}.tsv",
+        out_dir=directory(FEATURES_DIR),
+        report=FEATURES_REPORT,
     log:
         "results/{experiment}/logs/extract_features{dim}/{source}.log",
     threads: segment_count

@@ -2,11 +2,11 @@ rule train_index:
     input:
         features=index_features,
     output:
-        out_dir=directory("results/{experiment}/index"),
+        out_dir=directory(INDEX_DIR),
     log:
         "results/{experiment}/logs/train_index.log",
     benchmark:
-        "results/{experiment}/benchmarks/train_index.tsv"
+        INDEX_BENCHMARK
     threads: 2
     params:
         version=version,

@@ -1,21 +1,26 @@
 rule synthesize_demo:
     output:
-        recording="results/{experiment}/demo_recordings/demo_{k}.wav",
+        recording=DEMO_RECORDING_WAV,
     log:
         "results/{experiment}/logs/synthesize_demo/demo_{k}.log",
     run:
         from rvc_pipeline.demo import write_demo_recording
 
-        run_logged(log[0], write_demo_recording, index=int(wildcards.k), **output)
+        run_logged(
+            log[0],
+            write_demo_recording,
+            recording=output.recording,
+            index=int(wildcards.k),
+        )
 
 
 rule slice_audio:
     input:
         source=source_path,
     output:
-        gt=directory("results/{experiment}/0_gt_wavs/{source}"),
-        wav16k=directory("results/{experiment}/1_16k_wavs/{source}"),
-        report="results/{experiment}/reports/slice_audio/{source}.tsv",
+        gt=directory(GT_WAVS_DIR),
+        wav16k=directory(SEGMENTS_16K),
+        report=SLICE_REPORT,
     log:
         "results/{experiment}/logs/slice_audio/{source}.log",
     params:
@@ -42,7 +47,7 @@ rule report_dataset:
     input:
         reports=source_reports,
     output:
-        report="results/{experiment}/dataset_report.tsv",
+        report=DATASET_REPORT,
     log:
         "results/{experiment}/logs/report_dataset.log",
     localrule: True
@@ -53,4 +58,12 @@ rule report_dataset:
     run:
         from rvc_pipeline.report import report_experiment
 
-        run_logged(log[0], report_experiment, **input, **output, **params)
+        run_logged(
+            log[0],
+            report_experiment,
+            reports=input.reports,
+            excluded=params.excluded,
+            sources=params.sources,
+            report=output.report,
+            warnings=params.warnings,
+        )

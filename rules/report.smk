@@ -4,7 +4,7 @@
 
 rule plot_dataset:
     input:
-        report="results/{experiment}/dataset_report.tsv",
+        report=DATASET_REPORT,
         gt_wavs=report_gt_wavs,
     output:
         summary=report(
@@ -82,7 +82,7 @@ rule plot_pitch:
 
 rule plot_training:
     input:
-        trained="results/{experiment}/trained.json",
+        trained=TRAINED_JSON,
     output:
         summary=report(
             "results/{experiment}/report/training.html",
@@ -102,7 +102,7 @@ rule plot_training:
         "results/{experiment}/logs/plot_training.log",
     localrule: True
     params:
-        losses="results/{experiment}/losses.tsv",
+        losses=LOSSES_TSV,
         epochs=config["train"]["epochs"],
         patience=config["train"]["patience"],
         export=config["train"]["export"],
@@ -125,9 +125,9 @@ rule plot_training:
 
 rule render_validation_audio:
     input:
-        trained="results/{experiment}/trained.json",
-        validation="results/{experiment}/validation.txt",
-        config="results/{experiment}/config.json",
+        trained=TRAINED_JSON,
+        validation=VALIDATION_TXT,
+        config=CONFIG_JSON,
     output:
         summary=report(
             "results/{experiment}/report/validation.html",
@@ -171,7 +171,7 @@ rule render_validation_audio:
 
 rule plot_index:
     input:
-        index_dir="results/{experiment}/index",
+        index_dir=INDEX_DIR,
     output:
         summary=report(
             "results/{experiment}/report/index.html",
@@ -191,7 +191,7 @@ rule plot_index:
         "results/{experiment}/logs/plot_index.log",
     localrule: True
     params:
-        benchmark="results/{experiment}/benchmarks/train_index.tsv",
+        benchmark=INDEX_BENCHMARK,
     run:
         from rvc_pipeline.reporting.index import plot_index
 
@@ -209,7 +209,7 @@ rule plot_index:
 rule render_conversion_audio:
     input:
         unpack(converted_pairs),
-        config="results/{experiment}/config.json",
+        config=CONFIG_JSON,
     output:
         pages=report(
             directory("results/{experiment}/report/conversion"),

@@ -10,13 +10,10 @@ from parity_pack import save_rmvpe_formula_weights
 from rvc_pipeline import convert
 from rvc_pipeline.cli import main
 from rvc_pipeline.convert import (
-    HOP,
-    SR,
     X_CENTER,
     X_QUERY,
     chunk_bounds,
     convert_file,
-    highpass,
     load_input,
     pitch_track,
     protect_unvoiced,
@@ -27,7 +24,10 @@ from rvc_pipeline.convert import (
 )
 from rvc_pipeline.export import export_model
 from rvc_pipeline.f0 import coarse_f0
+from rvc_pipeline.filters import highpass
 from rvc_pipeline.index import train_index
+from rvc_pipeline.layout import FEATURE_RATE as SR
+from rvc_pipeline.layout import HOP
 from rvc_pipeline.models import ModelConfig, build_synthesizer, tiny_hparams
 
 MODEL_SR = 40000
@@ -174,8 +174,8 @@ def test_highpass() -> None:
     t = np.arange(2 * SR) / SR
     low, high = np.sin(2 * np.pi * 10 * t), np.sin(2 * np.pi * 1000 * t)
     middle = slice(SR // 2, 3 * SR // 2)
-    assert np.abs(highpass(low)[middle]).max() < 0.01
-    np.testing.assert_allclose(highpass(high)[middle], high[middle], atol=1e-3)
+    assert np.abs(highpass(low, SR, "filtfilt")[middle]).max() < 0.01
+    np.testing.assert_allclose(highpass(high, SR, "filtfilt")[middle], high[middle], atol=1e-3)
 
 
 @pytest.fixture(scope="module")

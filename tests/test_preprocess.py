@@ -9,9 +9,9 @@ from conftest import harmonic_tone, need_shared_data
 
 from rvc_pipeline.audio import load_audio
 from rvc_pipeline.options import PreprocessParams
+from rvc_pipeline.filters import highpass
 from rvc_pipeline.preprocess import (
     cut_segments,
-    highpass,
     normalise,
     preprocess_wave,
     resample_16k,

@@ -20,26 +20,24 @@ from scipy import signal
 
 from rvc_pipeline.atomic import atomic_path
 from rvc_pipeline.audio import load_audio
-from rvc_pipeline.checkpoint import load_checkpoint
+from rvc_pipeline.export import load_exported
 from rvc_pipeline.f0 import coarse_f0, compute_f0
+from rvc_pipeline.filters import highpass
 from rvc_pipeline.hubert import HubertFeatureModel, load_hubert
-from rvc_pipeline.index import FEATURE_DIMS, added_index
-from rvc_pipeline.models import synthesizer_from_export
+from rvc_pipeline.index import added_index
+from rvc_pipeline.layout import FEATURE_DIMS, FEATURE_RATE, HOP
 from rvc_pipeline.progress import Progress
 from rvc_pipeline.rmvpe import PitchEstimator, load_rmvpe
 from rvc_pipeline.slicer import frame_rms
 
 log = logging.getLogger(__name__)
 
-SR = 16000
-HOP = 160  # 16 kHz samples per f0 / synthesiser frame
 # fp32 values of x_pad / x_query / x_center / x_max, in seconds
 X_PAD, X_QUERY, X_CENTER, X_MAX = 1, 6, 38, 41
 EXTRA_CONTEXT = 3 * HOP  # HuBERT's frames fall up to 2 short of len/160 at a chunk's end
 NEIGHBOURS = 8
 INPUT_PEAK = 0.95
 OUTPUT_PEAK = 0.99
-_HIGHPASS = signal.butter(N=5, Wn=48, btype="high", fs=SR)
 
 
 @dataclass
@@ -55,23 +53,19 @@ class VoiceModel:
     @property
     def hop(self) -> int:
         """Output samples per 10 ms frame."""
-        return self.sample_rate * HOP // SR
+        return self.sample_rate * HOP // FEATURE_RATE
 
-
-def load_model(path: str | Path, device: str = "cpu") -> VoiceModel:
-    """Load an exported small model (docs/formats.md; ``weights_only=True``, every weight must fit)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"model file {path} does not exist")
-    exported = load_checkpoint(path)
-    net_g = synthesizer_from_export(exported, str(path))
-    return VoiceModel(
-        net_g.to(device),
-        sample_rate=int(exported["config"][-1]),
-        version=exported.get("version", "v1"),
-        f0=bool(exported["f0"]),
-        speakers=net_g.emb_g.weight.shape[0],
-    )
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu") -> VoiceModel:
+        """An exported model (``export.load_exported``) on ``device``."""
+        exported, net_g = load_exported(path)
+        return cls(
+            net_g.to(device),
+            sample_rate=int(exported["config"][-1]),
+            version=net_g.version,
+            f0=bool(exported["f0"]),
+            speakers=net_g.emb_g.weight.shape[0],
+        )
 
 
 def load_input(path: str | Path) -> np.ndarray:
@@ -79,14 +73,9 @@ def load_input(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"input file {path} does not exist")
-    audio = load_audio(path, SR)
+    audio = load_audio(path, FEATURE_RATE)
     peak = np.abs(audio).max()
     return audio / (peak / INPUT_PEAK) if peak > INPUT_PEAK else audio
-
-
-def highpass(audio: np.ndarray) -> np.ndarray:
-    """Zero-phase 5th-order Butterworth high-pass at 48 Hz (inference uses filtfilt)."""
-    return signal.filtfilt(*_HIGHPASS, audio)
 
 
 def chunk_bounds(audio: np.ndarray) -> list[int]:
@@ -97,13 +86,13 @@ def chunk_bounds(audio: np.ndarray) -> list[int]:
     """
     n = len(audio)
     bounds = [0]
-    if n + HOP > X_MAX * SR:
+    if n + HOP > X_MAX * FEATURE_RATE:
         padded = np.pad(np.abs(audio), (HOP // 2, HOP // 2), mode="reflect")
         cumulative = np.concatenate([[0.0], np.cumsum(padded, dtype=np.float64)])
         energy = cumulative[HOP : HOP + n] - cumulative[:n]
-        for centre in range(X_CENTER * SR, n, X_CENTER * SR):
-            lo = centre - X_QUERY * SR
-            quietest = lo + int(np.argmin(energy[lo : centre + X_QUERY * SR]))
+        for centre in range(X_CENTER * FEATURE_RATE, n, X_CENTER * FEATURE_RATE):
+            lo = centre - X_QUERY * FEATURE_RATE
+            quietest = lo + int(np.argmin(energy[lo : centre + X_QUERY * FEATURE_RATE]))
             bounds.append(quietest // HOP * HOP)
     bounds.append(n)
     return bounds
@@ -152,7 +141,7 @@ def rms_mix(source: np.ndarray, output: np.ndarray, sample_rate: int, rate: floa
         pos = (np.arange(len(output)) + 0.5) * (len(rms) / len(output)) - 0.5
         return np.interp(pos, np.arange(len(rms)), rms)
 
-    gain = envelope(source, SR) ** (1 - rate) * np.maximum(envelope(output, sample_rate), 1e-6) ** (rate - 1)
+    gain = envelope(source, FEATURE_RATE) ** (1 - rate) * np.maximum(envelope(output, sample_rate), 1e-6) ** (rate - 1)
     return (output * gain).astype(np.float32)
 
 
@@ -259,10 +248,10 @@ def convert_file(
     started = time.perf_counter()
     if not 0 <= index_rate <= 1:
         raise ValueError(f"index_rate must be between 0 and 1, got {index_rate}")
-    model = load_model(model_path, device)
+    model = VoiceModel.load(model_path, device)
     if not 0 <= sid < model.speakers:
         raise ValueError(f"{model_path}: speaker id {sid} out of range (model has {model.speakers})")
-    audio = highpass(load_input(input_path))
+    audio = highpass(load_input(input_path), FEATURE_RATE, "filtfilt")
     index = rows = None
     if index_path is not None and index_rate != 0:
         index, rows = load_index(index_path, model.version)
@@ -274,7 +263,7 @@ def convert_file(
     hubert = load_hubert(None if hubert_weights is None else str(hubert_weights), device, hubert_standin)
     settings = _Settings(model, hubert, index, rows, index_rate, protect, sid, device)
 
-    t_pad = X_PAD * SR
+    t_pad = X_PAD * FEATURE_RATE
     padded = np.pad(audio, (t_pad, t_pad + EXTRA_CONTEXT), mode="reflect")
     pitch = pitchf = None
     if model.f0:
@@ -308,7 +297,7 @@ def convert_file(
         "version": model.version,
         "f0": model.f0,
         "f0_method": f0_method if model.f0 else None,
-        "input_seconds": len(audio) / SR,
+        "input_seconds": len(audio) / FEATURE_RATE,
         "output_seconds": len(converted) / model.sample_rate,
         "chunks": len(bounds) - 1,
         "hubert_standin": hubert.is_standin,

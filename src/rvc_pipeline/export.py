@@ -5,16 +5,15 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from rvc_pipeline.atomic import atomic_path
 from rvc_pipeline.checkpoint import load_checkpoint, model_state
-from rvc_pipeline.filelist import sr_name
+from rvc_pipeline.layout import rate_name
 from rvc_pipeline.models import ModelConfig, synthesizer_from_export
-
-EXPORT_KEYS = ("weight", "config", "info", "sr", "f0", "version")
 
 
 def export_model(
@@ -36,7 +35,7 @@ def export_model(
     model["weight"] = {k: v.half() for k, v in state.items() if "enc_q" not in k}
     model["config"] = ModelConfig.from_hparams(hparams).to_export_list()
     model["info"] = f"{epoch}epoch"
-    model["sr"] = sr_name(hparams["data"]["sampling_rate"])
+    model["sr"] = rate_name(hparams["data"]["sampling_rate"])
     model["f0"] = int(f0)
     model["version"] = version
     with atomic_path(out_path) as tmp:
@@ -44,13 +43,12 @@ def export_model(
 
 
 def load_exported(path: str | os.PathLike) -> tuple[dict[str, Any], torch.nn.Module]:
-    """Load a small model as RVC's inference does (strictly: no weight missing, none unexpected).
+    """Load a small model as RVC's inference does (``weights_only=True``; strictly: no weight
+    missing, none unexpected; a file without ``version`` is v1, as RVC's first models).
 
     Returns the file's dict and the fp32 inference synthesiser (no enc_q) in eval mode.
     """
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"model file {path} does not exist")
     exported = load_checkpoint(path)
-    if set(exported) != set(EXPORT_KEYS):  # RVC's manual extraction writes them in another order
-        raise ValueError(
-            f"{path}: not an exported RVC model (keys {list(exported)}, expected {list(EXPORT_KEYS)})"
-        )
     return exported, synthesizer_from_export(exported, str(path))

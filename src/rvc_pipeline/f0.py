@@ -13,12 +13,11 @@ import pyworld
 import soundfile as sf
 
 from rvc_pipeline.atomic import save_npy
+from rvc_pipeline.layout import FEATURE_RATE, HOP, WAVS_16K
 from rvc_pipeline.workers import WorkerPool, imap
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
-HOP = 160  # 10 ms frames, 100 per second
 F0_MIN = 50.0
 F0_MAX = 1100.0
 MEL_MIN = 1127.0 * np.log(1.0 + F0_MIN / 700.0)
@@ -28,8 +27,8 @@ MEL_MAX = 1127.0 * np.log(1.0 + F0_MAX / 700.0)
 def read_wav_16k(path: str | os.PathLike) -> np.ndarray:
     """Read a mono 16 kHz WAV as float32; any other rate or channel count is an error naming the file."""
     samples, rate = sf.read(path, dtype="float32")
-    if rate != SAMPLE_RATE:
-        raise ValueError(f"{path}: sample rate is {rate} Hz, expected {SAMPLE_RATE} Hz (a 1_16k_wavs file)")
+    if rate != FEATURE_RATE:
+        raise ValueError(f"{path}: sample rate is {rate} Hz, expected {FEATURE_RATE} Hz (a {WAVS_16K} file)")
     if samples.ndim != 1:
         raise ValueError(f"{path}: has {samples.shape[1]} channels, expected mono")
     return samples
@@ -37,8 +36,8 @@ def read_wav_16k(path: str | os.PathLike) -> np.ndarray:
 
 def _pm(x: np.ndarray) -> np.ndarray:
     p_len = len(x) // HOP
-    pitch = parselmouth.Sound(x, SAMPLE_RATE).to_pitch_ac(
-        time_step=HOP / SAMPLE_RATE, voicing_threshold=0.6, pitch_floor=F0_MIN, pitch_ceiling=F0_MAX
+    pitch = parselmouth.Sound(x, FEATURE_RATE).to_pitch_ac(
+        time_step=HOP / FEATURE_RATE, voicing_threshold=0.6, pitch_floor=F0_MIN, pitch_ceiling=F0_MAX
     )
     f0 = pitch.selected_array["frequency"]
     # Praat's frames start half an analysis window in, so it yields fewer than p_len; RVC centres
@@ -49,8 +48,8 @@ def _pm(x: np.ndarray) -> np.ndarray:
 
 def _world(x: np.ndarray, estimator: Callable) -> np.ndarray:
     x64 = x.astype(np.float64)
-    f0, t = estimator(x64, fs=SAMPLE_RATE, f0_ceil=F0_MAX, f0_floor=F0_MIN, frame_period=1000 * HOP / SAMPLE_RATE)
-    return pyworld.stonemask(x64, f0, t, SAMPLE_RATE)
+    f0, t = estimator(x64, fs=FEATURE_RATE, f0_ceil=F0_MAX, f0_floor=F0_MIN, frame_period=1000 * HOP / FEATURE_RATE)
+    return pyworld.stonemask(x64, f0, t, FEATURE_RATE)
 
 
 def _harvest(x: np.ndarray) -> np.ndarray:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -12,11 +11,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from rvc_pipeline.atomic import atomic_path, save_npy
+from rvc_pipeline.atomic import save_npy
 from rvc_pipeline.f0 import read_wav_16k
 from rvc_pipeline.faults import fault_point
 from rvc_pipeline.hubert import MIN_SAMPLES, load_hubert
 from rvc_pipeline.progress import Progress
+from rvc_pipeline.tables import write_tsv
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +73,5 @@ def extract_features_source(
 ) -> list[dict]:
     """``extract_features_dir`` (same keyword options) for one source, plus its problems as a TSV."""
     problems = extract_features_dir(wav_dir, out_dir, **options)
-    with atomic_path(report) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, ["file", "reason"], delimiter="\t", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(problems)
+    write_tsv(report, ("file", "reason"), problems)
     return problems

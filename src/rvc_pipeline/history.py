@@ -1,20 +1,19 @@
 """The training history (``losses.tsv``, one row per epoch) and what is read from it.
 
-Light on purpose (csv only): the training loop writes it, the report and the export read it, and
+Light on purpose (no torch): the training loop writes it, the report and the export read it, and
 both say the same things from it: the epoch line with its speed and ETA, the overtraining
 warning, the best epoch.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rvc_pipeline.atomic import atomic_path
+from rvc_pipeline.tables import read_tsv, write_tsv
 
 LOSS_COLUMNS = (
     "loss_disc",
@@ -40,19 +39,12 @@ def read_history(path: str | os.PathLike, last_epoch: int | None = None) -> list
     """
     if not Path(path).is_file():
         return []
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = [{**dict.fromkeys(TSV_COLUMNS, ""), **row} for row in csv.DictReader(handle, delimiter="\t")]
+    rows = [{**dict.fromkeys(TSV_COLUMNS, ""), **row} for row in read_tsv(path)]
     return [row for row in rows if last_epoch is None or int(row["epoch"]) <= last_epoch]
 
 
 def write_history(path: str | os.PathLike, rows: Sequence[Row]) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(
-                handle, fieldnames=TSV_COLUMNS, delimiter="\t", lineterminator="\n", extrasaction="ignore"
-            )
-            writer.writeheader()
-            writer.writerows(rows)
+    write_tsv(path, TSV_COLUMNS, rows)
 
 
 def value(row: Row, column: str) -> float:

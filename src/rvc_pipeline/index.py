@@ -20,11 +20,11 @@ import numpy as np
 
 from rvc_pipeline.atomic import atomic_path, save_npy
 from rvc_pipeline.faults import fault_point
+from rvc_pipeline.layout import FEATURE_DIMS
 from rvc_pipeline.progress import Progress
 
 log = logging.getLogger(__name__)
 
-FEATURE_DIMS = {"v1": 256, "v2": 768}
 KMEANS_THRESHOLD = 200_000
 N_CENTROIDS = 10_000
 ADD_BATCH = 8192

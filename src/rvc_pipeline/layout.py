@@ -23,7 +23,16 @@ GT_WAVS = "0_gt_wavs"
 WAVS_16K = "1_16k_wavs"
 F0_COARSE = "2a_f0"
 F0_HZ = "2b-f0nsf"
+# The features' stage folder, ``{dim}`` the width of the model version's features (also the
+# wildcard of the rule that writes it).
+FEATURES = "3_feature{dim}"
 RESULTS = "results"
+# Other names the package knows too: per-source reports are reports/{rule}/{source}.tsv; the
+# training history sits in the experiment folder; the demo synthesises its recordings.
+REPORTS = "reports"
+LOSSES = "losses.tsv"
+DEMO_RECORDINGS = "demo_recordings"
+DEMO_RECORDING = "demo_{k}"
 
 
 def rate_name(hz: int) -> str:
@@ -38,7 +47,7 @@ def feature_folder(version: str) -> str:
     """The features' stage folder of a model version: "3_feature256" (v1) or "3_feature768" (v2)."""
     if version not in FEATURE_DIMS:
         raise ValueError(f"unknown model version {version!r}; expected one of {', '.join(FEATURE_DIMS)}")
-    return f"3_feature{FEATURE_DIMS[version]}"
+    return FEATURES.format(dim=FEATURE_DIMS[version])
 
 
 # Every per-source stage folder (what pruning a deleted source removes).
@@ -50,6 +59,11 @@ def experiment_dir(experiment: str) -> str:
     return f"{RESULTS}/{experiment}"
 
 
+def experiment_path(experiment: str, *parts: str) -> str:
+    """A path inside ``results/{experiment}``; with ``"{experiment}"`` and other wildcards, a rule's pattern."""
+    return "/".join((experiment_dir(experiment), *parts))
+
+
 def source_dir(experiment: str, folder: str, source: str) -> str:
     """A source's subfolder of a stage folder, e.g. ``results/alice/1_16k_wavs/take1``."""
-    return f"{experiment_dir(experiment)}/{folder}/{source}"
+    return experiment_path(experiment, folder, source)

@@ -10,29 +10,19 @@ from pathlib import Path
 
 import numpy as np
 import soxr
-from scipy import signal
 
 from rvc_pipeline.audio import MAX_REPAIR_MS, AudioDecodeError, decode_audio, write_wav
 from rvc_pipeline.faults import fault_point
+from rvc_pipeline.filters import highpass
+from rvc_pipeline.layout import FEATURE_RATE
 from rvc_pipeline.report import SourceReport, write_source_report
 from rvc_pipeline.options import PreprocessParams
 from rvc_pipeline.slicer import slice_wave
 
-FEATURE_SR = 16000
 # Shorter pieces (only a whole recording shorter than the slicer's min_length gives one) cannot
 # be analysed later: pm's pitch window is 3 periods of 50 Hz (60 ms), HuBERT's first frame 25 ms.
 MIN_PIECE_S = 0.1
 log = logging.getLogger(__name__)
-
-
-def highpass(samples: np.ndarray, sr: int, mode: str = "lfilter") -> np.ndarray:
-    """Butterworth high-pass, order 5 at 48 Hz: causal ``lfilter`` as RVC's code, or ``filtfilt``."""
-    b, a = signal.butter(N=5, Wn=48, btype="high", fs=sr)
-    if mode == "lfilter":
-        return signal.lfilter(b, a, samples)
-    if mode == "filtfilt":
-        return signal.filtfilt(b, a, samples)
-    raise ValueError(f"highpass mode must be 'lfilter' or 'filtfilt', not {mode!r}")
 
 
 def cut_segments(chunk: np.ndarray, sr: int, per: float = 3.7, overlap: float = 0.3) -> list[np.ndarray]:
@@ -68,8 +58,8 @@ def normalise(segment: np.ndarray, p: PreprocessParams) -> tuple[np.ndarray | No
 
 def resample_16k(samples: np.ndarray, sr: int) -> np.ndarray:
     """soxr HQ to 16 kHz, length fixed to ceil(n·16000/sr) as librosa ≥ 0.10 does (docs/differences.md)."""
-    out = soxr.resample(samples, sr, FEATURE_SR, quality="HQ")
-    n = math.ceil(len(samples) * FEATURE_SR / sr)
+    out = soxr.resample(samples, sr, FEATURE_RATE, quality="HQ")
+    n = math.ceil(len(samples) * FEATURE_RATE / sr)
     return np.pad(out, (0, max(0, n - len(out))))[:n]
 
 
@@ -142,7 +132,7 @@ def slice_source(
     kept, dropped = preprocess_wave(samples, sr, preprocess)
     for j, segment in enumerate(kept):
         write_wav(gt_dir / f"{name}_{j}.wav", segment, sr)
-        write_wav(wav16k_dir / f"{name}_{j}.wav", resample_16k(segment, sr), FEATURE_SR)
+        write_wav(wav16k_dir / f"{name}_{j}.wav", resample_16k(segment, sr), FEATURE_RATE)
         fault_point("preprocess")
     row.segments = len(kept)
     row.repaired = decoded.repaired

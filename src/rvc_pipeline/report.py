@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from rvc_pipeline.atomic import atomic_path
 from rvc_pipeline.sources import Excluded, prune_stale
+from rvc_pipeline.tables import read_tsv, write_tsv
 
 log = logging.getLogger(__name__)
 
@@ -33,21 +32,19 @@ class SourceReport:
 COLUMNS = [f.name for f in fields(SourceReport)]
 
 
+def _cells(row: SourceReport) -> dict:
+    return {k: f"{v:.6g}" if isinstance(v, float) else v for k, v in asdict(row).items()}
+
+
 def _write(rows: list[SourceReport], path: str | os.PathLike) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, COLUMNS, delimiter="\t", lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in asdict(row).items()})
+    write_tsv(path, COLUMNS, map(_cells, rows))
 
 
 def read_reports(path: str | os.PathLike) -> list[SourceReport]:
     """Read a report TSV back into rows."""
     types = {f.name: f.type for f in fields(SourceReport)}
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t"))
     cast = {"float": float, "int": int}
-    return [SourceReport(**{k: cast.get(types[k], str)(v) for k, v in row.items()}) for row in rows]
+    return [SourceReport(**{k: cast.get(types[k], str)(v) for k, v in row.items()}) for row in read_tsv(path)]
 
 
 def write_source_report(report: SourceReport, path: str | os.PathLike) -> None:

@@ -6,10 +6,12 @@ Files by role, as in VITS: `config` (RVC's config.json values, `ModelConfig`), `
 so RVC's pretrained G/D files and exported models load strictly.
 """
 
+# The old name of the features' widths; train.py still imports it (until it takes them from the layout).
+from rvc_pipeline.layout import FEATURE_DIMS as PHONE_CHANNELS
+
 from .config import ModelConfig, rvc_hparams, tiny_hparams
 from .discriminator import MultiPeriodDiscriminator, build_discriminator
 from .synthesizer import (
-    PHONE_CHANNELS,
     Synthesizer,
     SynthesizerNoF0,
     SynthesizerNSF,

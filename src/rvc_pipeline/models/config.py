@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-VERSIONS = ("v1", "v2")
-SAMPLE_RATE_NAMES = {32000: "32k", 40000: "40k", 48000: "48k"}
+from rvc_pipeline.layout import FEATURE_DIMS
+
+VERSIONS = tuple(FEATURE_DIMS)
 
 # RVC writes this literal as the segment size of an exported model; inference never uses it.
 EXPORT_SEGMENT_PLACEHOLDER = 32

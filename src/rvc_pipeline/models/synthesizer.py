@@ -13,13 +13,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from rvc_pipeline.layout import FEATURE_DIMS
+
 from .commons import rand_slice_segments, slice_segments
 from .config import ModelConfig, check_version
 from .encoders import PosteriorEncoder, TextEncoder
 from .generator import Generator, GeneratorNSF
 from .modules import ResidualCouplingBlock
 
-PHONE_CHANNELS = {"v1": 256, "v2": 768}
 NOISE_SCALE = 0.66666  # RVC's temperature of the prior sample at inference
 
 
@@ -42,7 +43,7 @@ class Synthesizer(nn.Module):
         self.segment_size = cfg.segment_size
         # Attribute order fixes the state-dict order. RVC's is enc_p, dec, enc_q, flow, emb_g;
         # its v2 classes replace enc_p after construction, which moves enc_p to the end.
-        enc_p = TextEncoder(cfg, PHONE_CHANNELS[version], f0)
+        enc_p = TextEncoder(cfg, FEATURE_DIMS[version], f0)
         if version == "v1":
             self.enc_p = enc_p
         self.dec = GeneratorNSF(cfg) if f0 else Generator(cfg)

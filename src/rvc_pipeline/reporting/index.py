@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 
@@ -12,14 +11,14 @@ import numpy as np
 from rvc_pipeline.index import added_index
 from rvc_pipeline.reporting.figures import new_figure, save_png
 from rvc_pipeline.reporting.page import Page
+from rvc_pipeline.tables import read_tsv
 
 
 def build_seconds(benchmark: str | os.PathLike) -> float | None:
     """Wall-clock seconds of the ``train_index`` job from its Snakemake benchmark file, if there is one."""
     if not Path(benchmark).is_file():
         return None
-    with open(benchmark, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t"))
+    rows = read_tsv(benchmark)
     return float(rows[-1]["s"]) if rows else None
 
 

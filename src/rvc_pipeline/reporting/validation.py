@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rvc_pipeline.audio import read_wav
 from rvc_pipeline.history import best_epoch, read_history
+from rvc_pipeline.layout import LOSSES
 from rvc_pipeline.models.mel import MelConfig
 from rvc_pipeline.reporting.figures import mel_pair, note_figure, save_png
 from rvc_pipeline.reporting.page import Page
@@ -70,7 +71,7 @@ def render_validation_audio(
     mel = MelConfig.from_hparams(json.loads(Path(config).read_text(encoding="utf-8")))
     truth, sr = read_wav(held_out[0])
     rendered_at = dict(renderings(state_dir, held_out[0].stem))
-    best = best_epoch(read_history(Path(state_dir) / "losses.tsv"), set(rendered_at))
+    best = best_epoch(read_history(Path(state_dir) / LOSSES), set(rendered_at))
     shown = [(epoch, rendered_at[epoch]) for epoch in epochs_to_show(sorted(rendered_at), best and best[0])]
     if len(shown) < len(rendered_at):
         page.text(

@@ -21,7 +21,8 @@ import torch
 from torch.nn import functional as F
 
 from rvc_pipeline.rmvpe.decode import THRESHOLD, salience_to_hz
-from rvc_pipeline.rmvpe.mel import HOP, N_FFT, log_mel, n_frames
+from rvc_pipeline.layout import HOP
+from rvc_pipeline.rmvpe.mel import N_FFT, log_mel, n_frames
 from rvc_pipeline.rmvpe.network import FRAME_MULTIPLE, Rmvpe
 
 log = logging.getLogger(__name__)

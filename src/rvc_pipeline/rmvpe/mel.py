@@ -5,11 +5,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from rvc_pipeline.layout import FEATURE_RATE, HOP
 from rvc_pipeline.models.mel import spec_to_mel
 from rvc_pipeline.rmvpe.network import N_MELS
 
-SAMPLE_RATE = 16000
-HOP = 160  # 10 ms: one mel frame (and one f0 value) per hop
 N_FFT = 1024
 FMIN = 30.0
 FMAX = 8000.0
@@ -39,4 +38,4 @@ def log_mel(audio: Tensor, center: bool = True) -> Tensor:
         return_complex=True,
     )
     magnitude = torch.sqrt(spec.real.pow(2) + spec.imag.pow(2))
-    return spec_to_mel(magnitude, N_FFT, N_MELS, SAMPLE_RATE, FMIN, FMAX, htk=True)
+    return spec_to_mel(magnitude, N_FFT, N_MELS, FEATURE_RATE, FMIN, FMAX, htk=True)
