@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import csv
-import logging
 import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from rvc_pipeline.atomic import atomic_path
-from rvc_pipeline.sources import Excluded, prune_stale
-
-log = logging.getLogger(__name__)
+from rvc_pipeline.sources import Excluded
 
 
 @dataclass
@@ -75,17 +72,3 @@ def merge_reports(
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     _write(rows, out_path)
     return rows
-
-
-def report_experiment(
-    reports: list[str | os.PathLike],
-    excluded: Excluded,
-    sources: list[str],
-    report: str | os.PathLike,
-    warnings: list[str] = (),
-) -> list[SourceReport]:
-    """Write ``dataset_report.tsv`` (``report``) from the per-source ``reports``, after removing the
-    outputs of sources that left the input folder."""
-    for path in prune_stale(Path(report).parent, set(sources)):
-        log.info("removed %s: its source is no longer in the input", path)
-    return merge_reports(reports, excluded, list(warnings), report)

@@ -6,13 +6,8 @@ Imported when Snakemake parses the workflow: standard library only.
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 from pathlib import Path
-
-# Per-source output folders under results/{experiment}/ (RVC's names); per-source reports are
-# reports/{rule}/{source}.tsv.
-PER_SOURCE_DIRS = ("0_gt_wavs", "1_16k_wavs", "2a_f0", "2b-f0nsf", "3_feature256", "3_feature768")
 
 # Characters a source name cannot carry: Snakemake reads braces in a path as wildcards, "|"
 # separates the fields of RVC's filelist.txt and a line break its lines.
@@ -104,19 +99,3 @@ def discover_sources(input_dir: str | os.PathLike) -> tuple[dict[str, str], Excl
 def demo_sources(input_dir: str | os.PathLike, count: int) -> dict[str, str]:
     """The recordings the demo synthesises into ``input_dir``."""
     return {f"demo_{k}": os.path.join(input_dir, f"demo_{k}.wav") for k in range(1, count + 1)}
-
-
-def prune_stale(experiment_dir: str | os.PathLike, keep: set[str]) -> list[Path]:
-    """Delete per-source outputs of sources no longer in the input; return what was removed."""
-    root = Path(experiment_dir)
-    removed = []
-    for sub in PER_SOURCE_DIRS:
-        for folder in sorted((root / sub).glob("*")):
-            if folder.is_dir() and folder.name not in keep:
-                shutil.rmtree(folder)
-                removed.append(folder)
-    for report in sorted(root.glob("reports/*/*.tsv")):
-        if report.stem not in keep:
-            report.unlink()
-            removed.append(report)
-    return removed
