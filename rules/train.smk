@@ -1,26 +1,3 @@
-rule write_mute_assets:
-    input:
-        unpack(hubert_input),
-    output:
-        mute_dir=directory("results/{experiment}/mute"),
-    log:
-        "results/{experiment}/logs/write_mute_assets.log",
-    params:
-        sample_rate=sample_rate_hz,
-        version=version,
-        standin=HUBERT_STANDIN,
-    run:
-        from rvc_pipeline.filelist import write_mute_assets
-
-        run_logged(
-            log[0],
-            write_mute_assets,
-            weights=input.get("weights"),
-            **output,
-            **params,
-        )
-
-
 rule write_filelist:
     input:
         unpack(filelist_inputs),
@@ -42,9 +19,30 @@ rule write_filelist:
         input_dir=input_folder,
         validation_share=config["train"]["validation_share"],
     run:
-        from rvc_pipeline.experiment import prepare_training
+        from rvc_pipeline.training_inputs import prepare_training
 
-        run_logged(log[0], prepare_training, **input, **output, **params)
+        run_logged(
+            log[0],
+            prepare_training,
+            filelist=output.filelist,
+            validation=output.validation,
+            config=output.config,
+            report=output.report,
+            source_reports=input.source_reports,
+            input_dir=params.input_dir,
+            gt_wavs=input.gt_wavs,
+            features=input.features,
+            f0_coarse=input.get("f0_coarse"),
+            f0_hz=input.get("f0_hz"),
+            mute_dir=input.mute_dir,
+            model=params.model,
+            sample_rate=params.sample_rate,
+            version=params.version,
+            spk_id=params.spk_id,
+            seed=params.seed,
+            precision=params.precision,
+            validation_share=params.validation_share,
+        )
 
 
 rule train_model:
@@ -86,6 +84,15 @@ rule export_model:
         version=version,
         choice=config["train"]["export"],
     run:
-        from rvc_pipeline.experiment import export_experiment
+        from rvc_pipeline.export import export_experiment
 
-        run_logged(log[0], export_experiment, **input, **output, **params)
+        run_logged(
+            log[0],
+            export_experiment,
+            trained=input.trained,
+            config=input.config,
+            weights=output.weights,
+            f0=params.f0,
+            version=params.version,
+            choice=params.choice,
+        )
