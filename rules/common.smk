@@ -24,7 +24,7 @@ from rvc_pipeline.layout import (
 )
 from rvc_pipeline.locks import lock_holder
 from rvc_pipeline.logs import run_logged
-from rvc_pipeline.options import PreprocessParams
+from rvc_pipeline.options import PreprocessParams, TrainOptions
 from rvc_pipeline.sources import demo_sources, discover_sources
 from rvc_pipeline.versions import (
     F0_VERSION,
@@ -53,7 +53,11 @@ DEMO_RECORDING_WAV = experiment_path(
     "{experiment}", DEMO_RECORDINGS, f"{DEMO_RECORDING}.wav"
 )
 DATASET_REPORT = experiment_path("{experiment}", "dataset_report.tsv")
+SOURCES_TXT = experiment_path("{experiment}", "sources.txt")
+FILELIST_TXT = experiment_path("{experiment}", "filelist.txt")
+MUTE_DIR = experiment_path("{experiment}", "mute")
 CONFIG_JSON = experiment_path("{experiment}", "config.json")
+FILELIST_REPORT = experiment_path("{experiment}", REPORTS, "filelist.tsv")
 VALIDATION_TXT = experiment_path("{experiment}", "validation.txt")
 TRAINED_JSON = experiment_path("{experiment}", "trained.json")
 LOSSES_TSV = experiment_path("{experiment}", LOSSES)
@@ -270,14 +274,14 @@ def filelist_inputs(wildcards):
     """Every source's stage folders plus the mute assets (f0 folders only for pitch models)."""
     exp = EXPERIMENTS[wildcards.experiment]
     inputs = {
-        "gt_wavs": _per_source(wildcards, "0_gt_wavs"),
-        "features": _per_source(wildcards, f"3_feature{FEATURE_DIMS[exp['version']]}"),
-        "mute_dir": f"results/{wildcards.experiment}/mute",
+        "gt_wavs": _per_source(wildcards, GT_WAVS),
+        "features": _per_source(wildcards, feature_folder(exp["version"])),
+        "mute_dir": MUTE_DIR.format(experiment=wildcards.experiment),
         "source_reports": source_reports(wildcards),
     }
     if exp["f0"]:
-        inputs["f0_coarse"] = _per_source(wildcards, "2a_f0")
-        inputs["f0_hz"] = _per_source(wildcards, "2b-f0nsf")
+        inputs["f0_coarse"] = _per_source(wildcards, F0_COARSE)
+        inputs["f0_hz"] = _per_source(wildcards, F0_HZ)
     return inputs
 
 
@@ -321,29 +325,22 @@ def train_inputs(wildcards):
         if _pretrained(wildcards, kind)
     }
     if "warm_start" in exp:
-        inputs["warm_start"] = f"results/{exp['warm_start']}/trained.json"
+        inputs["warm_start"] = TRAINED_JSON.format(experiment=exp["warm_start"])
     return inputs
 
 
 def train_options(wildcards):
+    """The experiment's TrainOptions as JSON: Snakemake's params trigger records strings, not objects."""
     exp = EXPERIMENTS[wildcards.experiment]
-    train = config["train"]
     warm = exp.get("warm_start")
-    return dict(
+    return TrainOptions.from_config(
+        config["train"],
         version=exp["version"],
         f0=exp["f0"],
-        batch_size=train["batch_size"],
-        epochs=train["epochs"],
-        save_every_epoch=train["save_every_epoch"],
-        keep_latest_only=train["keep_latest_only"],
         pretrained_g=_pretrained(wildcards, "generator"),
         pretrained_d=_pretrained(wildcards, "discriminator"),
-        warm_start=f"results/{warm}" if warm else None,
-        seed=train["seed"],
-        precision=train["precision"],
-        patience=train["patience"],
-        tensorboard=train["tensorboard"],
-    )
+        warm_start=experiment_dir(warm) if warm else None,
+    ).to_json()
 
 
 def index_features(wildcards):

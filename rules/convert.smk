@@ -16,6 +16,8 @@ rule convert_audio:
     params:
         settings=convert_settings,
         standin=HUBERT_STANDIN,
+        weights=lambda wildcards, input: input.get("weights"),
+        rmvpe=lambda wildcards, input: input.get("rmvpe"),
     run:
         from rvc_pipeline.convert import convert_recording
 
@@ -28,7 +30,7 @@ rule convert_audio:
             converted=output.converted,
             settings=params.settings,
             standin=params.standin,
-            weights=input.get("weights"),
-            rmvpe=input.get("rmvpe"),
+            weights=params.weights,
+            rmvpe=params.rmvpe,
             device=job_device(resources),
         )

@@ -91,3 +91,29 @@ rule extract_features:
             threads=1,
             width=threads,
         )
+
+
+# RVC's silence segment in every stage folder, its features from the experiment's HuBERT.
+rule write_mute_assets:
+    input:
+        unpack(hubert_input),
+    output:
+        mute_dir=directory("results/{experiment}/mute"),
+    log:
+        "results/{experiment}/logs/write_mute_assets.log",
+    params:
+        sample_rate=sample_rate_hz,
+        version=version,
+        standin=HUBERT_STANDIN,
+    run:
+        from rvc_pipeline.mute import write_mute_assets
+
+        run_logged(
+            log[0],
+            write_mute_assets,
+            mute_dir=output.mute_dir,
+            sample_rate=params.sample_rate,
+            version=params.version,
+            weights=input.get("weights"),
+            standin=params.standin,
+        )

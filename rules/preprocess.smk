@@ -43,9 +43,33 @@ rule slice_audio:
         )
 
 
+# Outputs of recordings no longer in input_dir go before the dataset report is written; the
+# job reruns when the set of sources changes.
+rule prune_sources:
+    output:
+        sources=SOURCES_TXT,
+    log:
+        "results/{experiment}/logs/prune_sources.log",
+    localrule: True
+    params:
+        experiment_dir=output_folder,
+        sources=source_names,
+    run:
+        from rvc_pipeline.prune import prune_sources
+
+        run_logged(
+            log[0],
+            prune_sources,
+            experiment_dir=params.experiment_dir,
+            sources=params.sources,
+            record=output.sources,
+        )
+
+
 rule report_dataset:
     input:
         reports=source_reports,
+        sources=SOURCES_TXT,
     output:
         report=DATASET_REPORT,
     log:
@@ -53,17 +77,15 @@ rule report_dataset:
     localrule: True
     params:
         excluded=excluded_entries,
-        sources=source_names,
         warnings=dataset_warnings,
     run:
-        from rvc_pipeline.report import report_experiment
+        from rvc_pipeline.report import merge_reports
 
         run_logged(
             log[0],
-            report_experiment,
-            reports=input.reports,
+            merge_reports,
+            source_reports=input.reports,
             excluded=params.excluded,
-            sources=params.sources,
-            report=output.report,
             warnings=params.warnings,
+            out_path=output.report,
         )

@@ -1,37 +1,16 @@
-rule write_mute_assets:
-    input:
-        unpack(hubert_input),
-    output:
-        mute_dir=directory("results/{experiment}/mute"),
-    log:
-        "results/{experiment}/logs/write_mute_assets.log",
-    params:
-        sample_rate=sample_rate_hz,
-        version=version,
-        standin=HUBERT_STANDIN,
-    run:
-        from rvc_pipeline.filelist import write_mute_assets
-
-        run_logged(
-            log[0],
-            write_mute_assets,
-            weights=input.get("weights"),
-            **output,
-            **params,
-        )
-
-
 rule write_filelist:
     input:
         unpack(filelist_inputs),
     output:
-        filelist="results/{experiment}/filelist.txt",
-        validation="results/{experiment}/validation.txt",
-        config="results/{experiment}/config.json",
-        report="results/{experiment}/reports/filelist.tsv",
+        filelist=FILELIST_TXT,
+        validation=VALIDATION_TXT,
+        config=CONFIG_JSON,
+        report=FILELIST_REPORT,
     log:
         "results/{experiment}/logs/write_filelist.log",
     localrule: True
+    conda:
+        "../envs/rvc.yaml"
     params:
         model=config["train"]["model"],
         sample_rate=sample_rate_hz,
@@ -41,20 +20,18 @@ rule write_filelist:
         precision=config["train"]["precision"],
         input_dir=input_folder,
         validation_share=config["train"]["validation_share"],
-    run:
-        from rvc_pipeline.experiment import prepare_training
-
-        run_logged(log[0], prepare_training, **input, **output, **params)
+    script:
+        "../scripts/write_filelist.py"
 
 
 rule train_model:
     input:
         unpack(train_inputs),
-        filelist="results/{experiment}/filelist.txt",
-        validation="results/{experiment}/validation.txt",
-        config="results/{experiment}/config.json",
+        filelist=FILELIST_TXT,
+        validation=VALIDATION_TXT,
+        config=CONFIG_JSON,
     output:
-        trained="results/{experiment}/trained.json",
+        trained=TRAINED_JSON,
     log:
         "results/{experiment}/logs/train_model.log",
     benchmark:
@@ -75,10 +52,10 @@ rule train_model:
 
 rule export_model:
     input:
-        trained="results/{experiment}/trained.json",
-        config="results/{experiment}/config.json",
+        trained=TRAINED_JSON,
+        config=CONFIG_JSON,
     output:
-        weights="results/{experiment}/weights/{experiment}.pth",
+        weights=EXPORTED_MODEL,
     log:
         "results/{experiment}/logs/export_model.log",
     params:
@@ -86,6 +63,15 @@ rule export_model:
         version=version,
         choice=config["train"]["export"],
     run:
-        from rvc_pipeline.experiment import export_experiment
+        from rvc_pipeline.export import export_experiment
 
-        run_logged(log[0], export_experiment, **input, **output, **params)
+        run_logged(
+            log[0],
+            export_experiment,
+            trained=input.trained,
+            config=input.config,
+            weights=output.weights,
+            f0=params.f0,
+            version=params.version,
+            choice=params.choice,
+        )

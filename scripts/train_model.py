@@ -1,7 +1,8 @@
 """train_model: resumable RVC training of one experiment (DDP when the job has several GPUs)."""
 
-from rvc_pipeline.experiment import train_experiment
 from rvc_pipeline.logs import run_script
+from rvc_pipeline.options import TrainOptions
+from rvc_pipeline.training_run import train_experiment
 
 run_script(
     snakemake.log[0],
@@ -11,7 +12,7 @@ run_script(
     config=snakemake.input.config,
     trained=snakemake.output.trained,
     state_dir=snakemake.params.state_dir,
-    options=snakemake.params.options,
+    options=TrainOptions.from_json(snakemake.params.options),
     gpus=int(snakemake.resources.get("gpu", 0)),
     threads=snakemake.threads,
     log_file=snakemake.log[0],

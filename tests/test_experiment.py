@@ -10,9 +10,11 @@ import textwrap
 import pytest
 from conftest import training_lock_holder
 
-from rvc_pipeline.experiment import require_segments, train_experiment
 from rvc_pipeline.locks import LOCK_FILE, TrainingLockedError, lock_holder, training_lock
+from rvc_pipeline.options import TrainOptions
 from rvc_pipeline.report import SourceReport, write_source_report
+from rvc_pipeline.training_inputs import require_segments
+from rvc_pipeline.training_run import train_experiment
 
 
 def test_a_second_trainer_stops_at_once_and_a_killed_holder_frees_the_lock(tmp_path):
@@ -22,7 +24,7 @@ def test_a_second_trainer_stops_at_once_and_a_killed_holder_frees_the_lock(tmp_p
         before = sorted(p.name for p in tmp_path.iterdir())
         with pytest.raises(TrainingLockedError, match=f"being trained by pid {holder.pid} on ") as err:
             train_experiment(tmp_path / "filelist.txt", tmp_path / "validation.txt", tmp_path / "config.json",
-                             tmp_path / "trained.json", state_dir=tmp_path, options={})  # fmt: skip
+                             tmp_path / "trained.json", state_dir=tmp_path, options=TrainOptions())  # fmt: skip
         assert str(tmp_path / LOCK_FILE) in str(err.value)
         assert sorted(p.name for p in tmp_path.iterdir()) == before == [LOCK_FILE]
     assert lock_holder(tmp_path) is None  # the kernel released it with the process

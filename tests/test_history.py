@@ -23,7 +23,8 @@ from rvc_pipeline.history import (
 )
 from rvc_pipeline.logs import rule_log
 from rvc_pipeline.progress import Progress
-from rvc_pipeline.train import TrainOptions, log_epoch
+from rvc_pipeline.options import TrainOptions
+from rvc_pipeline.train import log_epoch
 
 # Validation best at epoch 3, then worse for 5 epochs while the training mel loss keeps falling.
 VAL = [30.0, 25.0, 20.0, 21.0, 22.0, 21.5, 23.0, 24.0, 25.0]

@@ -1,10 +1,10 @@
-"""Source discovery: names from file names, entries left out with a status, stale outputs pruned."""
+"""Source discovery: names from file names, entries left out with a status."""
 
 import os
 
 import pytest
 
-from rvc_pipeline.sources import demo_sources, discover_sources, prune_stale
+from rvc_pipeline.sources import demo_sources, discover_sources
 
 
 def test_sources_are_the_files_directly_in_input_dir(tmp_path):
@@ -78,17 +78,3 @@ def test_missing_input_dir_is_named(tmp_path):
 
 def test_demo_sources():
     assert demo_sources("d", 2) == {"demo_1": "d/demo_1.wav", "demo_2": "d/demo_2.wav"}
-
-
-def test_prune_removes_only_stale_sources(tmp_path):
-    for folder in ("0_gt_wavs", "1_16k_wavs", "3_feature256"):
-        for name in ("keep", "gone"):
-            (tmp_path / folder / name).mkdir(parents=True)
-            (tmp_path / folder / name / f"{name}_0.wav").write_bytes(b"x")
-    (tmp_path / "reports" / "slice_audio").mkdir(parents=True)
-    (tmp_path / "reports" / "slice_audio" / "gone.tsv").write_text("x")
-    (tmp_path / "reports" / "slice_audio" / "keep.tsv").write_text("x")
-    removed = prune_stale(tmp_path, {"keep"})
-    assert len(removed) == 4
-    assert sorted(p.name for p in tmp_path.glob("*/*")) == ["keep", "keep", "keep", "slice_audio"]
-    assert [p.name for p in (tmp_path / "reports" / "slice_audio").iterdir()] == ["keep.tsv"]

@@ -20,10 +20,13 @@ from rvc_pipeline.audio import read_wav, write_wav
 from rvc_pipeline.checkpoint import load_checkpoint
 from rvc_pipeline.data import BucketSampler, SegmentDataset, collate, read_filelist
 from rvc_pipeline.f0 import coarse_f0, compute_f0
-from rvc_pipeline.filelist import write_config, write_filelist, write_mute_assets
+from rvc_pipeline.filelist import write_filelist
 from rvc_pipeline.models import ModelConfig, build_discriminator, build_synthesizer, tiny_hparams
 from rvc_pipeline.models.mel import MelConfig
-from rvc_pipeline.train import LOSS_COLUMNS, TrainOptions, train
+from rvc_pipeline.mute import write_mute_assets
+from rvc_pipeline.options import TrainOptions
+from rvc_pipeline.train import LOSS_COLUMNS, train
+from rvc_pipeline.training_inputs import write_config
 
 SR = 32000
 HOP = 320
@@ -408,8 +411,8 @@ def test_mel_loss_falls_on_real_speech(tmp_path):
 
 def test_options_round_trip_through_the_command_line():
     """What train_experiment passes to torchrun parses back into the same options."""
-    from rvc_pipeline.train import _parse_args, options_argv
+    from rvc_pipeline.train import _parse_args
 
     chosen = options(f0=False, keep_latest_only=True, epochs=7, pretrained_g="g.pth", warm_start=None)
-    _, parsed = _parse_args(["--filelist", "f", "--config", "c", "--state-dir", "s", *options_argv(chosen)])
+    _, parsed = _parse_args(["--filelist", "f", "--config", "c", "--state-dir", "s", "--options", chosen.to_json()])
     assert parsed == chosen

@@ -20,7 +20,7 @@ from test_train import make_experiment, options, tsv_rows
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
-def _cli(filelist: Path, config: Path, state: Path, *extra: str) -> list[str]:
+def _cli(filelist: Path, config: Path, state: Path, **chosen: int) -> list[str]:
     return [
         "-m",
         "rvc_pipeline.train",
@@ -30,13 +30,8 @@ def _cli(filelist: Path, config: Path, state: Path, *extra: str) -> list[str]:
         str(config),
         "--state-dir",
         str(state),
-        "--version",
-        "v1",
-        "--batch-size",
-        "2",
-        "--log-interval",
-        "1",
-        *extra,
+        "--options",
+        options(**chosen).to_json(),
     ]
 
 
@@ -60,7 +55,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, caplog):
     filelist, config = make_experiment(tmp_path / "exp")
     state = tmp_path / "state"
     train(filelist, config, state, options(epochs=2, save_every_epoch=2))
-    _kill_in_epoch(_cli(filelist, config, state, "--epochs", "4", "--save-every-epoch", "2"), epoch=3)
+    _kill_in_epoch(_cli(filelist, config, state, epochs=4, save_every_epoch=2), epoch=3)
     # what a kill during a save can leave: a temp file, a G without its D, a truncated D
     (state / ".G_9.pth.x1y2.tmp").write_bytes(b"half a zip")
     (state / "G_9.pth").write_bytes((state / "G_6.pth").read_bytes())
@@ -102,7 +97,7 @@ def test_ddp_on_two_cpu_processes(tmp_path):
         "--standalone",
         "--nproc_per_node",
         "2",
-        *_cli(filelist, config, state, "--epochs", "1"),
+        *_cli(filelist, config, state, epochs=1),
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=300)
     assert done.returncode == 0, done.stderr[-4000:]

@@ -13,10 +13,10 @@ import soundfile as sf
 import torch
 
 from rvc_pipeline.checkpoint import complete_pairs, load_checkpoint
-from rvc_pipeline.experiment import export_experiment, train_experiment
-from rvc_pipeline.export import load_exported
+from rvc_pipeline.export import export_experiment, load_exported
 from rvc_pipeline.history import LOSS_COLUMNS, read_history, write_history
 from rvc_pipeline.train import train
+from rvc_pipeline.training_run import train_experiment
 from rvc_pipeline.validation import held_out, name_hash
 from test_train import HOP, SR, make_experiment, options
 
@@ -163,7 +163,7 @@ def test_validation_loss_is_the_mel_l1_of_the_inference_path(experiment, trained
 
 def test_export_best_takes_the_saved_epoch_with_the_lowest_validation_loss(experiment, tmp_path):
     state = tmp_path / "state"
-    opts = dict(version="v1", f0=True, batch_size=2, epochs=3, save_every_epoch=1, log_interval=1)
+    opts = options(epochs=3)
     args = (experiment["filelist"], experiment["validation"], experiment["config"], tmp_path / "trained.json")
     train_experiment(*args, state_dir=state, options=opts)
     history = read_history(state / "losses.tsv")

@@ -1,4 +1,4 @@
-"""Step 2b in the workflow: per-source pitch and feature jobs, f0 off, v2 features."""
+"""Step 2b in the workflow: per-source pitch and feature jobs, f0 off (with its filelist), v2 features."""
 
 import os
 import shutil
@@ -86,3 +86,7 @@ def test_without_f0_the_pitch_rules_are_not_in_the_dag_and_v2_gives_768(workflow
     assert not (results / "2a_f0").exists() and not (results / "3_feature256").exists()
     feats = [np.load(p) for p in (results / "3_feature768" / "solo").glob("*.npy")]
     assert feats and all(f.shape[1] == 768 and f.dtype == np.float32 for f in feats)
+    workflow.run("results/exp/filelist.txt")  # step 3's list of a model without pitch
+    lines = (results / "filelist.txt").read_text().split("\n")
+    lines += [line for line in (results / "validation.txt").read_text().split("\n") if line]
+    assert len(lines) == len(feats) + 2 and all(len(line.split("|")) == 3 for line in lines)  # wav|feature|speaker

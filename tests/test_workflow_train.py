@@ -130,12 +130,13 @@ def test_dry_runs_of_the_buttons_list_their_jobs(workflow):
         rules = [r for r, _ in workflow.dry_run_jobs(target)]
         return {r: rules.count(r) for r in set(rules)}
 
-    per_source = {"slice_audio": 2, "extract_f0": 2, "extract_features": 2, "report_dataset": 1}
+    per_source = {"slice_audio": 2, "extract_f0": 2, "extract_features": 2, "prune_sources": 1, "report_dataset": 1}
     pages = {"plot_dataset": 1, "plot_pitch": 1}
     step3 = {"write_mute_assets": 1, "write_filelist": 1, "train_model": 1, "export_model": 1}
     step3_pages = {"plot_training": 1, "render_validation_audio": 1}
     index = {"train_index": 1, "plot_index": 1}
-    assert counts("preprocess") == {"slice_audio": 2, "report_dataset": 1, "plot_dataset": 1, "preprocess": 1}
+    preprocess = {"slice_audio": 2, "prune_sources": 1, "report_dataset": 1, "plot_dataset": 1, "preprocess": 1}
+    assert counts("preprocess") == preprocess
     assert counts("extract") == {**per_source, **pages, "extract": 1}
     assert counts("train") == {**per_source, **pages, **step3, **step3_pages, "train": 1}
     assert counts("index") == {**per_source, **pages, **index, "index": 1}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -14,6 +16,11 @@ from rvc_pipeline.atomic import atomic_path
 from rvc_pipeline.checkpoint import load_checkpoint, model_state
 from rvc_pipeline.layout import rate_name
 from rvc_pipeline.models import ModelConfig, synthesizer_from_export
+
+log = logging.getLogger(__name__)
+
+EXPORT_KEYS = ("weight", "config", "info", "sr", "f0", "version")
+EXPORT_CHOICES = ("latest", "best")
 
 
 def export_model(
@@ -40,6 +47,31 @@ def export_model(
     model["version"] = version
     with atomic_path(out_path) as tmp:
         torch.save(model, tmp)
+
+
+def export_experiment(
+    trained: str | os.PathLike,
+    config: str | os.PathLike,
+    weights: str | os.PathLike,
+    *,
+    f0: bool,
+    version: str,
+    choice: str = "latest",
+) -> None:
+    """RVC's small voice model (``weights/{experiment}.pth``) from the last trained generator, or
+    with ``choice="best"`` from the saved one with the lowest validation loss (``trained.json``
+    names both)."""
+    if choice not in EXPORT_CHOICES:
+        raise ValueError(f"export must be one of {EXPORT_CHOICES}, got {choice!r}")
+    summary = json.loads(Path(trained).read_text())
+    chosen = summary
+    if choice == "best":
+        chosen = summary.get("best") or summary
+        if "best" not in summary:
+            log.warning("export: best asked for, but there is no validation loss: exporting the latest epoch")
+    hparams = json.loads(Path(config).read_text())
+    export_model(chosen["G"], hparams, weights, epoch=chosen["epoch"], f0=f0, version=version)
+    log.info("exported %s (epoch %s, %s) to %s", chosen["G"], chosen["epoch"], choice, weights)
 
 
 def load_exported(path: str | os.PathLike) -> tuple[dict[str, Any], torch.nn.Module]:

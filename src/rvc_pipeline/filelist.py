@@ -1,85 +1,22 @@
-"""Training inputs as RVC reads them: filelist.txt, config.json and the mute (silence) assets."""
+"""RVC's filelist.txt (and our validation.txt): one line per segment naming its files in each stage."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
-from rvc_pipeline.atomic import atomic_path, save_npy
-from rvc_pipeline.audio import write_wav
+from rvc_pipeline.atomic import atomic_path
 from rvc_pipeline.data import BUCKET_BOUNDARIES, estimated_frames
+from rvc_pipeline.layout import F0_COARSE, F0_HZ, GT_WAVS, feature_folder
+from rvc_pipeline.mute import mute_paths
 from rvc_pipeline.validation import held_out
 
 log = logging.getLogger(__name__)
 
 Folders = str | os.PathLike | Sequence[str | os.PathLike]
-
-MUTE_SECONDS = 3.0
-MUTE_F0_FRAMES = 301  # RVC's shipped 2a_f0 / 2b-f0nsf mute files have 301 frames
-HUBERT_RATE = 16000
-
-
-def sr_name(sample_rate: int) -> str:
-    """RVC's short name of a sample rate: 40000 -> "40k"."""
-    if sample_rate % 1000:
-        raise ValueError(f"sample rate {sample_rate} is not a whole number of kHz")
-    return f"{sample_rate // 1000}k"
-
-
-def feature_dim(version: str) -> int:
-    """Width of the HuBERT features: 256 for v1, 768 for v2."""
-    dims = {"v1": 256, "v2": 768}
-    if version not in dims:
-        raise ValueError(f"unknown model version {version!r} (expected 'v1' or 'v2')")
-    return dims[version]
-
-
-def mute_paths(mute_dir: str | os.PathLike, sample_rate: int, version: str) -> list[Path]:
-    """The four mute files of a filelist line: wav, features, coarse f0, f0 in Hz."""
-    root = Path(os.path.abspath(mute_dir))
-    return [
-        root / "0_gt_wavs" / f"mute{sr_name(sample_rate)}.wav",
-        root / f"3_feature{feature_dim(version)}" / "mute.npy",
-        root / "2a_f0" / "mute.wav.npy",
-        root / "2b-f0nsf" / "mute.wav.npy",
-    ]
-
-
-def write_mute_assets(
-    mute_dir: str | os.PathLike,
-    sample_rate: int,
-    version: str,
-    *,
-    weights: str | None,
-    standin: str = "base",
-) -> None:
-    """Generate RVC's silence assets for one rate and version (RVC ships them; we compute them).
-
-    Wavs are 3.0 s of float32 zeros (RVC's are int16 zeros; our loader reads float wavs), the
-    f0 files are 301 frames of coarse 1 / 0 Hz, and the features are the HuBERT model's output on
-    the 16 kHz silence, so they match the feature extractor the experiment uses.
-    """
-    from rvc_pipeline.features import extract_features_dir
-
-    wav, feats, coarse, hz = mute_paths(mute_dir, sample_rate, version)
-    root = wav.parent.parent
-    write_wav(wav, np.zeros(int(MUTE_SECONDS * sample_rate), np.float32), sample_rate)
-    wav16k_dir = root / "1_16k_wavs"
-    write_wav(wav16k_dir / "mute.wav", np.zeros(int(MUTE_SECONDS * HUBERT_RATE), np.float32), HUBERT_RATE)
-    save_npy(coarse, np.ones(MUTE_F0_FRAMES, np.int64))
-    save_npy(hz, np.zeros(MUTE_F0_FRAMES, np.float64))
-    problems = extract_features_dir(
-        wav16k_dir, feats.parent, weights=weights, version=version, standin=standin
-    )
-    if problems or not feats.is_file():
-        raise RuntimeError(f"feature extraction of the mute wav {wav16k_dir / 'mute.wav'} failed: {problems}")
-
 
 def _as_folder_list(folders: Folders) -> list[Path]:
     if isinstance(folders, (str, os.PathLike)):
@@ -138,12 +75,12 @@ def write_filelist(
         raise ValueError("pass both f0 folders (coarse and Hz) or neither")
     f0 = f0_coarse is not None
     stages = {
-        "0_gt_wavs": _segment_files(gt_wavs, ".wav"),
-        f"3_feature{feature_dim(version)}": _segment_files(features, ".npy"),
+        GT_WAVS: _segment_files(gt_wavs, ".wav"),
+        feature_folder(version): _segment_files(features, ".npy"),
     }
     if f0:
-        stages["2a_f0"] = _segment_files(f0_coarse, ".wav.npy")
-        stages["2b-f0nsf"] = _segment_files(f0_hz, ".wav.npy")
+        stages[F0_COARSE] = _segment_files(f0_coarse, ".wav.npy")
+        stages[F0_HZ] = _segment_files(f0_hz, ".wav.npy")
 
     all_names = set().union(*stages.values())
     names = sorted(set.intersection(*(set(files) for files in stages.values())))
@@ -159,7 +96,7 @@ def write_filelist(
 
     low, high = BUCKET_BOUNDARIES[0], BUCKET_BOUNDARIES[-1]
     for name in names:
-        wav = stages["0_gt_wavs"][name]
+        wav = stages[GT_WAVS][name]
         frames = estimated_frames(wav, hop_length)
         if not low < frames <= high:
             report.append(
@@ -195,17 +132,3 @@ def write_filelist(
         log.warning("filelist: %s: %s", row["file"], row["reason"])
     log.info("filelist %s: %d segments + 2 mute lines, %d reported", path, len(lines) - 2, len(report))
     return report
-
-
-def write_config(hparams: dict, path: str | os.PathLike, *, fp16_run: bool = False) -> None:
-    """Write config.json as RVC does (sorted keys, indent 4, trailing newline).
-
-    ``train.fp16_run`` is set from ``fp16_run``: RVC rewrites it to false on CPUs, and our
-    training takes its precision from its options anyway; the file records what was used.
-    """
-    config = json.loads(json.dumps(hparams))
-    config["train"]["fp16_run"] = fp16_run
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(config, handle, ensure_ascii=False, indent=4, sort_keys=True)
-            handle.write("\n")

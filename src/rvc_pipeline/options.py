@@ -5,7 +5,9 @@ Imported by the workflow at every Snakemake start, so it uses the standard libra
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
 
 from rvc_pipeline.versions import PREPROCESS_VERSION
 
@@ -44,3 +46,95 @@ class PreprocessParams:
         slicer = SlicerParams(**cfg.get("slicer", {}))
         names = {"per", "overlap", "highpass", "max_peak", "norm_max", "norm_alpha", "strict", "downmix"}
         return cls(slicer=slicer, **{k: v for k, v in cfg.items() if k in names})
+
+
+PRECISIONS = ("fp32", "fp16", "bf16")
+DEVICES = ("cpu", "cuda")
+# Set by the training job for its machine (``TrainOptions.for_job``), not by the config.
+RUNTIME_OPTIONS = frozenset({"device", "num_workers"})
+# Options that only say how long or how to run, not what is learnt: changing them continues
+# training. Every other option is part of the fingerprint that decides whether old checkpoints
+# are superseded (a new option supersedes unless it is listed here).
+CONTINUING_OPTIONS = RUNTIME_OPTIONS | {
+    "epochs",
+    "save_every_epoch",
+    "keep_latest_only",
+    "log_interval",
+    "precision",
+    "patience",
+    "tensorboard",
+}
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """What RVC's train.py takes on its command line, plus what makes runs reproducible.
+
+    Built from the validated config (``from_config``); the job sets the runtime fields for its
+    machine (``for_job``). ``to_json`` is the one serialised form: the rule's param (Snakemake's
+    params trigger records strings, not objects) and the argument of the torchrun children.
+    """
+
+    version: str = "v2"
+    f0: bool = True
+    batch_size: int = 1  # per device (RVC multiplies it by the GPU count)
+    epochs: int = 20  # train until this epoch; a rerun with a larger value trains on
+    save_every_epoch: int = 5  # the last epoch is always saved
+    keep_latest_only: bool = False  # RVC's G_2333333.pth / D_2333333.pth
+    pretrained_g: str | None = None  # RVC's {"model": fp16 state dict}; used on a fresh start
+    pretrained_d: str | None = None
+    warm_start: str | None = None  # another experiment's state folder: start from its latest G/D
+    seed: int = 1234
+    precision: str = "fp32"  # "fp16": autocast + GradScaler; "bf16": autocast; CUDA only
+    device: str = "cpu"  # runtime: "cpu" or "cuda"
+    num_workers: int = 0  # runtime: data-loading worker processes
+    log_interval: int = 200  # a per-step log line every this many global steps
+    patience: int = 5  # warn of overtraining after this many epochs without a better validation loss
+    tensorboard: bool = False  # also write TensorBoard event files (needs the tensorboard package)
+
+    @classmethod
+    def from_config(cls, train: dict[str, Any], **experiment: Any) -> TrainOptions:
+        """From the validated config's ``train`` section (the keys that are options; the others,
+        such as ``model`` or ``export``, belong to other steps) and the experiment's values."""
+        names = {f.name for f in fields(cls)} - RUNTIME_OPTIONS
+        return cls(**{key: value for key, value in train.items() if key in names}, **experiment)
+
+    def for_job(self, gpus: int, threads: int) -> TrainOptions:
+        """These options on the job's machine: CUDA with ``gpus``, else the CPU in fp32 whatever
+        ``precision`` says (autocast is CUDA-only here); ``threads - 1`` data-loading workers."""
+        return replace(
+            self,
+            device="cuda" if gpus else "cpu",
+            precision=self.precision if gpus else "fp32",
+            num_workers=max(0, threads - 1),
+        )
+
+    def model_options(self) -> dict[str, Any]:
+        """The options that change what is learnt (``CONTINUING_OPTIONS`` left out)."""
+        return {key: value for key, value in asdict(self).items() if key not in CONTINUING_OPTIONS}
+
+    def to_json(self) -> str:
+        """Every field as a JSON object (sorted keys: the same options give the same text)."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainOptions:
+        """Options from ``to_json``'s text; fields it leaves out keep their defaults."""
+        values = json.loads(text)
+        unknown = sorted(set(values) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown training options: {', '.join(unknown)}")
+        return cls(**values)
+
+    def validate(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.device not in DEVICES:
+            raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
+        if self.precision != "fp32" and self.device != "cuda":
+            raise ValueError(f"precision {self.precision} needs device 'cuda' (autocast is CUDA-only here)")
+        if self.warm_start and (self.pretrained_g or self.pretrained_d):
+            raise ValueError("warm_start and pretrained_g/pretrained_d exclude each other")
+        for name in ("batch_size", "epochs", "save_every_epoch", "log_interval", "patience"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")

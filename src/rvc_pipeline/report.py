@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from rvc_pipeline.sources import Excluded, prune_stale
+from rvc_pipeline.sources import Excluded
 from rvc_pipeline.tables import read_tsv, write_tsv
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -72,17 +69,3 @@ def merge_reports(
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     _write(rows, out_path)
     return rows
-
-
-def report_experiment(
-    reports: list[str | os.PathLike],
-    excluded: Excluded,
-    sources: list[str],
-    report: str | os.PathLike,
-    warnings: list[str] = (),
-) -> list[SourceReport]:
-    """Write ``dataset_report.tsv`` (``report``) from the per-source ``reports``, after removing the
-    outputs of sources that left the input folder."""
-    for path in prune_stale(Path(report).parent, set(sources)):
-        log.info("removed %s: its source is no longer in the input", path)
-    return merge_reports(reports, excluded, list(warnings), report)

@@ -6,11 +6,10 @@ Imported when Snakemake parses the workflow: standard library only.
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 from pathlib import Path
 
-from rvc_pipeline.layout import DEMO_RECORDING, PER_SOURCE_FOLDERS, REPORTS
+from rvc_pipeline.layout import DEMO_RECORDING
 
 # Characters a source name cannot carry: Snakemake reads braces in a path as wildcards, "|"
 # separates the fields of RVC's filelist.txt and a line break its lines.
@@ -103,19 +102,3 @@ def demo_sources(input_dir: str | os.PathLike, count: int) -> dict[str, str]:
     """The recordings the demo synthesises into ``input_dir``."""
     names = [DEMO_RECORDING.format(k=k) for k in range(1, count + 1)]
     return {name: os.path.join(input_dir, f"{name}.wav") for name in names}
-
-
-def prune_stale(experiment_dir: str | os.PathLike, keep: set[str]) -> list[Path]:
-    """Delete per-source outputs of sources no longer in the input; return what was removed."""
-    root = Path(experiment_dir)
-    removed = []
-    for sub in PER_SOURCE_FOLDERS:
-        for folder in sorted((root / sub).glob("*")):
-            if folder.is_dir() and folder.name not in keep:
-                shutil.rmtree(folder)
-                removed.append(folder)
-    for report in sorted(root.glob(f"{REPORTS}/*/*.tsv")):
-        if report.stem not in keep:
-            report.unlink()
-            removed.append(report)
-    return removed

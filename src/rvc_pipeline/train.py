@@ -1,6 +1,6 @@
 """RVC's GAN training loop, resumable (docs/differences.md), on one device or several (torchrun).
 
-Run as ``python -m rvc_pipeline.train --filelist F --config C --state-dir S [options]``; under
+Run as ``python -m rvc_pipeline.train --filelist F --config C --state-dir S --options JSON``; under
 torchrun every process trains on its share of the batches (gloo on CPU, nccl on CUDA) and rank 0
 writes the files.
 
@@ -53,6 +53,7 @@ from rvc_pipeline.history import (
     write_history,
 )
 from rvc_pipeline.logs import run_script
+from rvc_pipeline.options import TrainOptions
 from rvc_pipeline.progress import log_progress
 from rvc_pipeline.models import (
     PHONE_CHANNELS,
@@ -68,46 +69,8 @@ from rvc_pipeline.models import (
 
 log = logging.getLogger("rvc_pipeline.train")  # not __name__: "__main__" under python -m
 
-PRECISIONS = ("fp32", "fp16", "bf16")
 VALIDATION_DIR = "validation"  # in the state folder: the first held-out segment as each saved epoch renders it
 VALIDATION_SEED = 0  # the NSF excitation noise of the validation pass, the same every epoch
-
-
-@dataclass
-class TrainOptions:
-    """What RVC's train.py takes on its command line, plus what makes runs reproducible."""
-
-    version: str = "v2"
-    f0: bool = True
-    batch_size: int = 1  # per device (RVC multiplies it by the GPU count)
-    epochs: int = 20  # train until this epoch; a rerun with a larger value trains on
-    save_every_epoch: int = 5  # the last epoch is always saved
-    keep_latest_only: bool = False  # RVC's G_2333333.pth / D_2333333.pth
-    pretrained_g: str | None = None  # RVC's {"model": fp16 state dict}; used on a fresh start
-    pretrained_d: str | None = None
-    warm_start: str | None = None  # another experiment's state folder: start from its latest G/D
-    seed: int = 1234
-    precision: str = "fp32"  # "fp16": autocast + GradScaler; "bf16": autocast; CUDA only
-    device: str = "cpu"  # "cpu" or "cuda"
-    num_workers: int = 0
-    log_interval: int = 200  # a per-step log line every this many global steps
-    patience: int = 5  # warn of overtraining after this many epochs without a better validation loss
-    tensorboard: bool = False  # also write TensorBoard event files (needs the tensorboard package)
-
-    def validate(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if self.precision != "fp32" and self.device != "cuda":
-            raise ValueError(f"precision {self.precision} needs device 'cuda' (autocast is CUDA-only here)")
-        if self.device not in ("cpu", "cuda"):
-            raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise ValueError("device 'cuda' requested but torch sees no CUDA device")
-        if self.warm_start and (self.pretrained_g or self.pretrained_d):
-            raise ValueError("warm_start and pretrained_g/pretrained_d exclude each other")
-        for name in ("batch_size", "epochs", "save_every_epoch", "log_interval", "patience"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 
 
 @dataclass
@@ -312,6 +275,8 @@ def train(
     segments (may be empty): after each epoch their mel loss goes into ``losses.tsv``.
     """
     options.validate()
+    if options.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but torch sees no CUDA device")
     ranks = _init_distributed(options.device)
     try:
         return _train(Path(filelist), Path(config_json), Path(state_dir), options, ranks, validation)
@@ -567,22 +532,6 @@ def _format_losses(losses: dict[str, float]) -> str:
     return " ".join(f"{k}={losses[k]:.4f}" for k in LOSS_COLUMNS)
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def options_argv(options: TrainOptions) -> list[str]:
-    """The command-line flags that ``python -m rvc_pipeline.train`` parses back into ``options``."""
-    argv = []
-    for field in dataclasses.fields(TrainOptions):
-        value = getattr(options, field.name)
-        if isinstance(value, bool):
-            argv.append(_flag(field.name) if value else "--no-" + _flag(field.name)[2:])
-        elif value is not None:
-            argv += [_flag(field.name), str(value)]
-    return argv
-
-
 def _parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, TrainOptions]:
     parser = argparse.ArgumentParser(prog="python -m rvc_pipeline.train", description=__doc__.splitlines()[0])
     parser.add_argument("--filelist", required=True)
@@ -590,18 +539,11 @@ def _parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, TrainOp
     parser.add_argument("--state-dir", required=True, help="folder for G_*/D_* checkpoints and losses.tsv")
     parser.add_argument("--validation", default=None, help="filelist of held-out segments (validation loss)")
     parser.add_argument("--log", default=None, help="log file (default: stderr)")
-    defaults = TrainOptions()
-    for field in dataclasses.fields(TrainOptions):
-        flag = _flag(field.name)
-        default = getattr(defaults, field.name)
-        if isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
-        else:
-            kind = int if isinstance(default, int) else str
-            parser.add_argument(flag, type=kind, default=default)
+    parser.add_argument(
+        "--options", default="{}", help="TrainOptions as JSON (TrainOptions.to_json); left-out fields keep their defaults"
+    )
     args = parser.parse_args(argv)
-    options = TrainOptions(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainOptions)})
-    return args, options
+    return args, TrainOptions.from_json(args.options)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
