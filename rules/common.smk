@@ -32,7 +32,7 @@ from rvc_pipeline.versions import (
     INDEX_VERSION,
     RMVPE_VERSION,
 )
-from rvc_pipeline.workers import worker_pool
+from rvc_pipeline.workers import useful_width, worker_pool
 
 validate(config, "../config/schema.yaml")
 
@@ -153,15 +153,18 @@ def sample_rate_hz(wildcards):
     return SAMPLE_RATES[EXPERIMENTS[wildcards.experiment]["sample_rate"]]
 
 
-def segment_count(wildcards, input):
-    """Threads of a per-segment job: one per segment of its source (Snakemake caps it at --cores).
+def segment_threads(wildcards, input):
+    """Threads of a per-segment job: as many as its segments keep busy (``useful_width``);
+    Snakemake caps it at --cores.
 
     Evaluated again just before the job runs, once its segments exist; 1 until then.
     """
     folder = input.wav_dir
     if not os.path.isdir(folder):
         return 1
-    return max(1, sum(name.endswith(".wav") for name in os.listdir(folder)))
+    return useful_width(
+        e.stat().st_size for e in os.scandir(folder) if e.name.endswith(".wav")
+    )
 
 
 def f0_method(wildcards):

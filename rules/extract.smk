@@ -8,7 +8,7 @@ rule extract_f0:
         "results/{experiment}/logs/extract_f0/{source}.log",
     wildcard_constraints:
         experiment=OTHER_F0_EXPERIMENTS,
-    threads: segment_count
+    threads: segment_threads
     params:
         method=f0_method,
         algorithm=F0_VERSION,
@@ -38,7 +38,7 @@ rule extract_f0_rmvpe:
         "results/{experiment}/logs/extract_f0_rmvpe/{source}.log",
     wildcard_constraints:
         experiment=RMVPE_F0_EXPERIMENTS,
-    threads: segment_count
+    threads: segment_threads
     resources:
         gpu=0,
     params:
@@ -68,7 +68,7 @@ rule extract_features:
         report=FEATURES_REPORT,
     log:
         "results/{experiment}/logs/extract_features{dim}/{source}.log",
-    threads: segment_count
+    threads: segment_threads
     resources:
         gpu=0,
     params:

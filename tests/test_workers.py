@@ -15,7 +15,7 @@ from conftest import harmonic_tone
 
 from rvc_pipeline.f0 import extract_f0_dir
 from rvc_pipeline.logs import rule_log
-from rvc_pipeline.workers import WorkerPool, _alive, imap
+from rvc_pipeline.workers import WorkerPool, _alive, imap, useful_width
 
 
 def _span(folder: str, number: int, seconds: float) -> int:
@@ -116,3 +116,13 @@ def test_workers_end_when_the_run_is_killed(tmp_path):
     while _alive(worker) and time.time() < deadline:
         time.sleep(0.2)
     assert not _alive(worker)
+
+
+def test_useful_width_counts_the_segments_that_keep_a_worker_busy():
+    assert useful_width([]) == 1
+    assert useful_width([236880]) == 1
+    # RVC's 3.7 s pieces and a 0.6 s tail: the tail's worker would idle most of the job.
+    assert useful_width([59200, 9600]) == 1
+    assert useful_width([153680, 135440]) == 2  # two comparable pieces
+    assert useful_width([229520, 236880, 51280]) == 2
+    assert useful_width([59200] * 170) == 170  # Snakemake caps threads at --cores

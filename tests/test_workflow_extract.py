@@ -54,7 +54,7 @@ def test_extract_outputs_and_touch_reruns_only_that_sources_three_jobs(workflow)
     assert sum("RANDOMLY INITIALISED" in p.read_text() for p in logs) == 1
     warnings = [r for r in read_reports(results / "dataset_report.tsv") if r.status == "warning"]
     assert len(warnings) == 1 and "stand-in" in warnings[0].reason
-    # Per-segment jobs ask for a thread per segment (at most --cores): 1 for a one-segment source.
+    # Per-segment jobs ask for as many threads as their segments keep busy (at most --cores).
     segments = {name: len(list((results / "1_16k_wavs" / name).glob("*.wav"))) for name in ("alpha", "beta")}
     shutil.rmtree(results / "2a_f0" / "alpha")
     shutil.rmtree(results / "3_feature256" / "beta")

@@ -7,6 +7,10 @@ recordings do not pay a process start per job. Each job keeps at most its ``thre
 flight and Snakemake keeps the sum of the running jobs' threads within ``--cores``, so the
 processes busy at once never exceed the cores the run was given.
 
+The workers start from a forkserver, which imports the main module of the process: a script that
+runs the workflow through Snakemake's Python API must guard its entry with
+``if __name__ == "__main__":``.
+
 Standard library only: the workflow imports it at parse time.
 """
 
@@ -151,6 +155,13 @@ class WorkerPool:
     def call(self, func: Callable[..., Any], /, **kwargs: Any) -> Any:
         """``func(**kwargs)`` in a worker process."""
         return next(self.imap(func, [kwargs], 1))
+
+
+def useful_width(sizes: Iterable[int]) -> int:
+    """How many workers a job's files keep busy: their total size in units of the largest file,
+    rounded (a short tail file beside a long one gets no worker of its own: it would idle)."""
+    sizes = list(sizes)
+    return max(1, int(sum(sizes) / max(sizes) + 0.5)) if sizes else 1
 
 
 _POOLS: dict[int, WorkerPool] = {}
