@@ -126,3 +126,21 @@ def test_useful_width_counts_the_segments_that_keep_a_worker_busy():
     assert useful_width([153680, 135440]) == 2  # two comparable pieces
     assert useful_width([229520, 236880, 51280]) == 2
     assert useful_width([59200] * 170) == 170  # Snakemake caps threads at --cores
+
+
+def test_workers_do_not_import_the_main_module(tmp_path):
+    # multiprocessing makes every worker import the parent's main file; for the `snakemake`
+    # console script that is all of Snakemake. An unguarded script shows whether they do.
+    marks = tmp_path / "imports.txt"
+    script = tmp_path / "main.py"
+    script.write_text(
+        "import os\n"
+        f"with open({str(marks)!r}, 'a') as handle:\n"
+        "    handle.write(f'{os.getpid()}\\n')\n"
+        "from rvc_pipeline.workers import WorkerPool\n"
+        "print(WorkerPool(2).call(os.getpid))\n"
+    )
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    importers = [int(pid) for pid in marks.read_text().split()]
+    assert len(importers) == 1 and importers[0] != int(run.stdout.split()[-1])  # the parent alone

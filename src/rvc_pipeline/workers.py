@@ -7,10 +7,6 @@ recordings do not pay a process start per job. Each job keeps at most its ``thre
 flight and Snakemake keeps the sum of the running jobs' threads within ``--cores``, so the
 processes busy at once never exceed the cores the run was given.
 
-The workers start from a forkserver, which imports the main module of the process: a script that
-runs the workflow through Snakemake's Python API must guard its entry with
-``if __name__ == "__main__":``.
-
 Standard library only: the workflow imports it at parse time.
 """
 
@@ -20,6 +16,7 @@ import concurrent.futures as cf
 import logging
 import multiprocessing
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -29,10 +26,30 @@ from rvc_pipeline.faults import RUN_PID
 
 log = logging.getLogger(__name__)
 
-# Nothing is imported ahead by the fork server: a worker imports what its first task needs
+# The fork server imports only this module ahead: a worker imports what its first task needs
 # (slicing needs scipy, PyAV and soxr, pitch parselmouth and pyworld; measured, a pool ready for
-# pitch in 0.2 s instead of 0.7 s).
-PRELOAD: list[str] = []
+# pitch in 0.2 s instead of 0.7 s with them preloaded).
+PRELOAD = [__name__]
+
+# multiprocessing makes every worker import the parent's main module. Tasks here are this
+# package's functions, which need none of it, and for the `snakemake` console script that import
+# is all of Snakemake: 0.5 s per pool start. A worker skips it when its own __main__ already has
+# that file name, so the fork server (whose __main__ has no file) takes it on from the parent
+# through this variable when it preloads this module.
+MAIN_FILE = "RVC_PIPELINE_MAIN_FILE"
+_main = sys.modules["__main__"]
+if getattr(_main, "__file__", None) is None and MAIN_FILE in os.environ:
+    _main.__file__ = os.environ[MAIN_FILE]
+
+
+def _main_file() -> str | None:
+    """The parent's main file as multiprocessing sends it to workers (absolute, normalised)."""
+    path = getattr(sys.modules["__main__"], "__file__", None)
+    if path is None:
+        return None
+    if not os.path.isabs(path) and multiprocessing.process.ORIGINAL_DIR is not None:
+        path = os.path.join(multiprocessing.process.ORIGINAL_DIR, path)
+    return os.path.normpath(path)
 
 
 class _Collect(logging.Handler):
@@ -108,6 +125,9 @@ class WorkerPool:
             if self._executor is None or getattr(self._executor, "_broken", False):
                 context = multiprocessing.get_context("forkserver")
                 context.set_forkserver_preload(PRELOAD)
+                main_file = _main_file()
+                if main_file is not None:
+                    os.environ[MAIN_FILE] = main_file
                 self._executor = cf.ProcessPoolExecutor(
                     self.size, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
                 )
