@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from multiprocessing import spawn
 from typing import Any
 
 from rvc_pipeline.faults import RUN_PID
@@ -40,16 +41,6 @@ MAIN_FILE = "RVC_PIPELINE_MAIN_FILE"
 _main = sys.modules["__main__"]
 if getattr(_main, "__file__", None) is None and MAIN_FILE in os.environ:
     _main.__file__ = os.environ[MAIN_FILE]
-
-
-def _main_file() -> str | None:
-    """The parent's main file as multiprocessing sends it to workers (absolute, normalised)."""
-    path = getattr(sys.modules["__main__"], "__file__", None)
-    if path is None:
-        return None
-    if not os.path.isabs(path) and multiprocessing.process.ORIGINAL_DIR is not None:
-        path = os.path.join(multiprocessing.process.ORIGINAL_DIR, path)
-    return os.path.normpath(path)
 
 
 class _Collect(logging.Handler):
@@ -125,7 +116,9 @@ class WorkerPool:
             if self._executor is None or getattr(self._executor, "_broken", False):
                 context = multiprocessing.get_context("forkserver")
                 context.set_forkserver_preload(PRELOAD)
-                main_file = _main_file()
+                # The main file exactly as multiprocessing will send it to each worker (none
+                # for `python -m`, whose main module workers skip by name).
+                main_file = spawn.get_preparation_data("worker").get("init_main_from_path")
                 if main_file is not None:
                     os.environ[MAIN_FILE] = main_file
                 self._executor = cf.ProcessPoolExecutor(
