@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import subprocess
 import sys
 import tempfile
@@ -20,9 +19,10 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import yaml
 
 from rvc_pipeline.layout import F0_COARSE, feature_folder, source_dir
+
+from workflow_runs import run_snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -69,17 +69,9 @@ def dag(input_dir: Path, workdir: Path, standin: str, cores: int) -> float:
         "experiments": {"bench": {"input_dir": str(input_dir), "sample_rate": "40k", "f0_method": "pm"}},
         "pretrained": {"hubert": str(workdir / "absent.pt"), "hubert_standin": standin},
     }
-    workdir.mkdir(parents=True)
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     names = sorted(src.stem for src in input_dir.iterdir())
     targets = [source_dir("bench", folder, name) for folder in (F0_COARSE, feature_folder("v1")) for name in names]
-    cmd = [
-        sys.executable, "-m", "snakemake", *targets, "--snakefile", str(REPO / "Snakefile"),
-        "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"), "--cores", str(cores), "-q",
-    ]  # fmt: skip
-    start = time.perf_counter()
-    subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    return time.perf_counter() - start
+    return run_snakemake(workdir, config, cores, *targets)
 
 
 def run_batched(sources: list[Path], out: Path, standin: str, cores: int) -> float:

@@ -10,19 +10,15 @@ measure where none is installed.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from workflow_runs import run_snakemake
+
 TARGETS = {1000: 5.0, 10000: 30.0}
 
 
@@ -34,15 +30,8 @@ def plan(workdir: Path, sources: int) -> tuple[float, float]:
     for k in range(sources):
         sf.write(inputs / f"take_{k:05d}.wav", tone, 16000)
     config = {"experiments": {"big": {"input_dir": str(inputs)}}, "pretrained": {"hubert_standin": "tiny"}}
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    cmd = [
-        sys.executable, "-m", "snakemake", "-n", "-q", "--snakefile", str(REPO / "Snakefile"),
-        "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"), "--cores", "2",
-    ]  # fmt: skip
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    wall = time.perf_counter() - start
+    wall = run_snakemake(workdir, config, 2, "-n")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 

@@ -30,9 +30,10 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import yaml
 
 from rvc_pipeline.layout import WAVS_16K
+
+from workflow_runs import run_snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -122,13 +123,7 @@ def run_workflow(workdir: Path, input_dir: Path, method: str, cores: int, standi
         "experiments": {"bench": {"input_dir": str(input_dir), "sample_rate": "40k", "f0_method": method}},
         "pretrained": {"hubert": str(workdir / "absent.pt"), "hubert_standin": standin},
     }
-    workdir.mkdir(exist_ok=True)
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    cmd = [
-        sys.executable, "-m", "snakemake", *targets, "--snakefile", str(REPO / "Snakefile"),
-        "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"), "--cores", str(cores), "-q",
-    ]  # fmt: skip
-    subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    run_snakemake(workdir, config, cores, *targets)
 
 
 def single_core(step: str, sources: list[Path], segments: list[Path], out: Path, standin: str, method: str = "") -> float:
