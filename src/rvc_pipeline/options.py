@@ -44,7 +44,7 @@ class PreprocessParams:
     def from_config(cls, cfg: dict) -> PreprocessParams:
         """Build from the validated config's ``preprocess`` section (unknown keys are ignored)."""
         slicer = SlicerParams(**cfg.get("slicer", {}))
-        names = {"per", "overlap", "highpass", "max_peak", "norm_max", "norm_alpha", "strict", "downmix"}
+        names = {f.name for f in fields(cls)} - {"slicer", "algorithm"}
         return cls(slicer=slicer, **{k: v for k, v in cfg.items() if k in names})
 
 
