@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench lint doctor clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile rules/
+
+## doctor: install, then check this machine (Python, torch, GPUs, decoders, pretrained files, profile)
+doctor: $(STAMP)
+	$(BIN)/rvc-pipeline doctor
 
 clean:
 	rm -rf results .snakemake

@@ -12,10 +12,23 @@ report: "report/workflow.rst"
 include: "rules/common.smk"
 include: "rules/preprocess.smk"
 include: "rules/extract.smk"
+
+
+# The GPU steps: a job per recording, or with gpu_batch_size (profiles/slurm) a job per batch.
+if GPU_BATCH_SIZE:
+
+    include: "rules/extract_batch.smk"
+
+else:
+
+    include: "rules/extract_gpu.smk"
+
+
 include: "rules/train.smk"
 include: "rules/index.smk"
 include: "rules/convert.smk"
 include: "rules/report.smk"
+include: "rules/pretrained.smk"
 
 
 rule all:
@@ -47,3 +60,19 @@ rule index:
     input:
         index_targets,
     localrule: True
+
+
+rule pretrained:
+    input:
+        PRETRAINED_TARGETS,
+    localrule: True
+
+
+# One line per experiment when the run ends (trained, or not and why); a run that trained no
+# model for an experiment with recordings exits non-zero.
+onsuccess:
+    summarize_run(failed=False)
+
+
+onerror:
+    summarize_run(failed=True)

@@ -30,7 +30,7 @@ TARGET = 1.15
 
 
 def _pitch(wav: Path, folder: Path) -> None:
-    from rvc_pipeline.f0 import extract_f0_files
+    from rvc_pipeline.pitch.classic import extract_f0_files
 
     extract_f0_files([wav], folder / "f0", folder / "f0nsf", "pm")
 
@@ -39,8 +39,8 @@ def batched(sources: list[Path], out: Path, standin: str, cores: int) -> None:
     """Every stage over every source in one process tree, the model loaded once."""
     import torch
 
-    from rvc_pipeline.features import extract_features_dir
-    from rvc_pipeline.preprocess import slice_source
+    from rvc_pipeline.features.extract import extract_features_dir
+    from rvc_pipeline.preprocess.segments import slice_source
 
     folders = {src: out / src.stem for src in sources}
     context = multiprocessing.get_context("forkserver")

@@ -20,9 +20,9 @@ import soundfile as sf
 import soxr
 import torch
 
-from rvc_pipeline.f0 import F0_METHODS, compute_f0
+from rvc_pipeline.pitch.classic import F0_METHODS, compute_f0
 from rvc_pipeline.layout import FEATURE_RATE
-from rvc_pipeline.hubert import load_hubert
+from rvc_pipeline.features.hubert import load_hubert
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SEGMENT = int(3.7 * FEATURE_RATE)

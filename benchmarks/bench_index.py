@@ -58,7 +58,7 @@ def speech_rows() -> tuple[np.ndarray, np.ndarray] | None:
     if not DATA.is_dir():
         return None
     from rvc_pipeline.audio import load_audio
-    from rvc_pipeline.hubert import load_hubert
+    from rvc_pipeline.features.hubert import load_hubert
 
     model = load_hubert(None, standin="base")
     folders = [DATA / "ljspeech", DATA / "ljspeech_long", *sorted((DATA / "librispeech").glob("[0-9]*"))]
@@ -113,7 +113,7 @@ def write_features(root: Path, mixture: Mixture, rows: int, rng: np.random.Gener
 
 
 def build_ours(features: Path, out_dir: Path) -> Path:
-    from rvc_pipeline.index import train_index
+    from rvc_pipeline.index.retrieval import train_index
     from rvc_pipeline.logs import to_rule_log
 
     to_rule_log(None)  # the phases, with time stamps, go to stderr for the parent to show

@@ -7,7 +7,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rvc_pipeline.preprocess import slice_source
+from rvc_pipeline.preprocess.segments import slice_source
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -19,8 +19,8 @@ import torch
 
 from rvc_pipeline.demo import synthesize_voice
 from rvc_pipeline.layout import FEATURE_RATE as SR
-from rvc_pipeline.rmvpe import PitchEstimator, load_rmvpe
-from rvc_pipeline.rmvpe.network import Rmvpe
+from rvc_pipeline.pitch.rmvpe import PitchEstimator, load_rmvpe
+from rvc_pipeline.pitch.rmvpe.network import Rmvpe
 
 SEGMENT = int(3.7 * SR)
 

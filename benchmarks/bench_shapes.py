@@ -151,14 +151,14 @@ def time_step(step: str, sources: list[str], segments: list[str], out: str, stan
     out, segments = Path(out), [Path(wav) for wav in segments]
     out.mkdir(parents=True)
     if step == "slice_audio":
-        from rvc_pipeline.preprocess import slice_source
+        from rvc_pipeline.preprocess.segments import slice_source
 
         def run() -> None:
             for src in map(Path, sources):
                 slice_source(src, src.stem, 40000, out / src.stem / "gt", out / src.stem / "16k", out / f"{src.stem}.tsv")
 
     elif step == "extract_f0":
-        from rvc_pipeline.f0 import extract_f0_files
+        from rvc_pipeline.pitch.classic import extract_f0_files
 
         def run() -> None:
             (out / "coarse").mkdir()
@@ -168,7 +168,7 @@ def time_step(step: str, sources: list[str], segments: list[str], out: str, stan
     else:
         import torch
 
-        from rvc_pipeline.features import extract_features_dir
+        from rvc_pipeline.features.extract import extract_features_dir
 
         torch.set_num_threads(1)
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from rvc_pipeline.audio import write_wav
-from rvc_pipeline.data import FilelistEntry, SegmentDataset, collate
+from rvc_pipeline.training.data import FilelistEntry, SegmentDataset, collate
 from rvc_pipeline.layout import FEATURE_DIMS, FEATURE_RATE, HOP
 from rvc_pipeline.models import (
     ModelConfig,
@@ -54,7 +54,7 @@ def write_segments(folder: Path, sample_rate: int, count: int) -> list[FilelistE
 def seconds_per_step(hparams: dict, batch_size: int, steps: int, folder: Path) -> tuple[float, float, int]:
     """(mean seconds per step, of which data loading, generator parameters)."""
     torch.manual_seed(0)
-    settings = StepSettings.from_hparams(hparams)  # its fp16 only applies on CUDA
+    settings = StepSettings.from_hparams(hparams)  # fp32
     dataset = SegmentDataset(
         write_segments(folder, hparams["data"]["sampling_rate"], batch_size), settings.mel, FEATURE_DIMS["v1"]
     )

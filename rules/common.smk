@@ -5,6 +5,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake.utils import validate
 
+from rvc_pipeline.devices import job_device as device_for_gpus
 from rvc_pipeline.layout import (
     DEMO_RECORDING,
     DEMO_RECORDINGS,
@@ -22,16 +23,38 @@ from rvc_pipeline.layout import (
     feature_folder,
     source_dir,
 )
+from rvc_pipeline.gpu_batches import gpu_batches
 from rvc_pipeline.locks import lock_holder
 from rvc_pipeline.logs import run_logged
 from rvc_pipeline.options import PreprocessParams, TrainOptions
-from rvc_pipeline.sources import demo_sources, discover_sources
-from rvc_pipeline.versions import (
-    F0_VERSION,
-    FEATURES_VERSION,
-    INDEX_VERSION,
-    RMVPE_VERSION,
+from rvc_pipeline.planning import (
+    convert_sources,
+    scan_sources,
+    untrainable_reason,
+    unused_entries,
+    warm_start_folder,
 )
+from rvc_pipeline.pitch.registry import METHODS as PITCH_METHODS
+from rvc_pipeline.pitch.registry import RULES as PITCH_RULES
+from rvc_pipeline.pitch.registry import DEVICE as ON_DEVICE
+from rvc_pipeline.pretrained.needs import (
+    GD_ROLES,
+    needed_assets,
+    pitch_weight_paths,
+    speaker_encoder_path,
+    training_speaker_encoder,
+    unused_with_tiny,
+)
+from rvc_pipeline.pretrained.verify import (
+    unusable_message,
+    verify_config,
+    write_experiment_checks,
+)
+from rvc_pipeline.preprocess.source_changes import SEEN_FILE, age_replaced_sources
+from rvc_pipeline.stopping import forward_stop_signals
+from rvc_pipeline.run_summary import cancel_waiting_timers, experiment_outcomes
+from rvc_pipeline.training.rvc_folder import check_folder, folder_files
+from rvc_pipeline.versions import FEATURES_VERSION, INDEX_VERSION
 from rvc_pipeline.workers import useful_width, worker_pool
 
 validate(config, "../config/schema.yaml")
@@ -65,31 +88,12 @@ EXPORTED_MODEL = experiment_path("{experiment}", "weights", "{experiment}.pth")
 INDEX_DIR = experiment_path("{experiment}", "index")
 INDEX_BENCHMARK = experiment_path("{experiment}", "benchmarks", "train_index.tsv")
 CONVERTED_WAV = experiment_path("{experiment}", "converted", "{name}.wav")
-
-
-def _scan(name):
-    """(sources, excluded) of one experiment: name -> file, entry -> (status, reason)."""
-    exp = EXPERIMENTS[name]
-    if exp["demo"]:
-        return demo_sources(experiment_path(name, DEMO_RECORDINGS), exp["demo"]), {}
-    if not os.path.isdir(exp["input_dir"]):
-        return {}, {}
-    return discover_sources(exp["input_dir"])
-
-
-def _convert_scan(name):
-    """Recordings to convert: convert_dir's files, or a demo's first recording."""
-    exp = EXPERIMENTS[name]
-    if "convert_dir" in exp:
-        return discover_sources(exp["convert_dir"])[0]
-    if exp["demo"]:
-        return demo_sources(experiment_path(name, DEMO_RECORDINGS), 1)
-    return {}
+CONVERSION_QUALITY = experiment_path("{experiment}", REPORTS, "measure_conversion.tsv")
 
 
 def _warn_unused(name):
     """Name, when the run starts, the entries that look like recordings but are not used."""
-    unused = [e for e, (status, _) in EXCLUDED[name].items() if status != "ignored"]
+    unused = unused_entries(EXCLUDED[name])
     if unused:
         logger.warning(
             f"WARNING: experiment {name!r}: {len(unused)} entries not used (reasons in "
@@ -99,9 +103,7 @@ def _warn_unused(name):
 
 def _untrainable(name):
     """Why an experiment without a single recording is not trained (warned about now)."""
-    folder = EXPERIMENTS[name]["input_dir"]
-    exists = "holds no recordings" if os.path.isdir(folder) else "does not exist"
-    reason = f"input_dir {folder!r} {exists}"
+    reason = untrainable_reason(EXPERIMENTS[name]["input_dir"])
     logger.warning(f"WARNING: experiment {name!r} is not trained: {reason}")
     return reason
 
@@ -110,14 +112,22 @@ SOURCES = {}
 EXCLUDED = {}
 CONVERT = {}
 for _name in EXPERIMENTS:
-    SOURCES[_name], EXCLUDED[_name] = _scan(_name)
-    CONVERT[_name] = _convert_scan(_name)
+    _demo_dir = experiment_path(_name, DEMO_RECORDINGS)
+    SOURCES[_name], EXCLUDED[_name] = scan_sources(EXPERIMENTS[_name], _demo_dir)
+    CONVERT[_name] = convert_sources(EXPERIMENTS[_name], _demo_dir)
     _warn_unused(_name)
 # An experiment without recordings still gets its dataset_report.tsv but is left out of the
 # train, index and convert targets, so the others run. (One whose recordings are all dropped
 # while slicing fails at write_filelist; the profiles' keep-going lets the others finish.)
 UNTRAINABLE = {name: _untrainable(name) for name in EXPERIMENTS if not SOURCES[name]}
 TRAINABLE = [name for name in EXPERIMENTS if name not in UNTRAINABLE]
+# A file given as input_dir is a mistake in the config, not an empty folder: the run fails at its
+# end (summarize_run), after the other experiments' jobs.
+MISCONFIGURED = {
+    name: reason
+    for name, reason in UNTRAINABLE.items()
+    if os.path.isfile(EXPERIMENTS[name].get("input_dir", ""))
+}
 
 
 def _trained_elsewhere(name):
@@ -129,6 +139,45 @@ def _trained_elsewhere(name):
             "training and conversions alone"
         )
     return holder
+
+
+def _age_replaced(name):
+    """Make Snakemake rerun the slicing of recordings replaced by files not newer than their segments."""
+    for message in age_replaced_sources(
+        experiment_path(name, REPORTS, SEEN_FILE),
+        SOURCES[name],
+        SLICE_REPORT.format(experiment=name, source="{source}"),
+    ):
+        logger.warning(f"experiment {name!r}: {message}")
+
+
+def summarize_run(failed):
+    """The run's last lines, one per experiment (the Snakefile's onsuccess and onerror). A run
+    whose jobs all went well fails here when an experiment it was to train has no model.
+    """
+    cancel_waiting_timers()
+    dag = workflow.dag
+    exports = [job for job in dag.jobs if job.rule.name == "export_model"]
+    outcomes = experiment_outcomes(
+        EXPERIMENTS,
+        untrainable=UNTRAINABLE,
+        busy=BUSY,
+        requested={job.wildcards.experiment for job in exports},
+        unfinished={
+            job.wildcards.experiment
+            for job in exports
+            if dag.needrun(job) and not dag.finished(job)
+        },
+        failures=MISCONFIGURED,
+    )
+    for outcome in outcomes:
+        log = logger.warning if outcome.missing_model else logger.info
+        log(f"experiment {outcome.line}")
+    missing = [outcome.experiment for outcome in outcomes if outcome.missing_model]
+    if missing and not failed:
+        raise WorkflowError(
+            f"no model for experiment(s) {', '.join(missing)}: the reasons are above"
+        )
 
 
 # Checked by the main process only: cluster jobs parse the workflow again while training runs.
@@ -159,7 +208,15 @@ def segment_threads(wildcards, input):
 
     Evaluated again just before the job runs, once its segments exist; 1 until then.
     """
-    folder = input.wav_dir
+    return _segment_width(input.wav_dir)
+
+
+def batch_threads(wildcards, input):
+    """Threads of a GPU batch job: those of its recording with the most segments."""
+    return max(map(_segment_width, input.wav_dirs))
+
+
+def _segment_width(folder):
     if not os.path.isdir(folder):
         return 1
     return useful_width(
@@ -171,8 +228,53 @@ def f0_method(wildcards):
     return EXPERIMENTS[wildcards.experiment]["f0_method"]
 
 
+def f0_version(wildcards):
+    """The algorithm version of the experiment's pitch method (the registry's)."""
+    return PITCH_METHODS[f0_method(wildcards)].version
+
+
 def version(wildcards):
     return EXPERIMENTS[wildcards.experiment]["version"]
+
+
+def _pattern_of(names):
+    """A wildcard pattern matching exactly these names (none: a pattern matching nothing)."""
+    return "|".join(map(re.escape, names)) or "(?!)"
+
+
+# --- pretrained files: which ones the experiments use comes from the package (needs.py) ---
+# With pretrained: {download: true} they are outputs of fetch_pretrained (rules/pretrained.smk),
+# so they count as present here; otherwise only files already there are used.
+DOWNLOAD = config["pretrained"]["download"]
+NEEDS = needed_assets(
+    config, converting=[name for name in EXPERIMENTS if CONVERT[name]]
+)
+# What fetch_pretrained makes: the needed files not there yet. Files already there stay plain
+# source files (no rule claims them, so Snakemake asks for no provenance of them).
+FETCHABLE = {
+    need.path: need.asset.key
+    for need in NEEDS
+    if need.asset and not os.path.exists(need.path)
+}
+FETCHABLE_PATTERN = _pattern_of(FETCHABLE)
+PRETRAINED_TARGETS = sorted(FETCHABLE)
+
+
+def pretrained_asset(wildcards):
+    """The manifest key of the file fetch_pretrained makes."""
+    return FETCHABLE[wildcards.pretrained_file]
+
+
+PRETRAINED_GD = {
+    (name, need.role): need.path
+    for need in NEEDS
+    if need.role in GD_ROLES
+    for name in need.experiments
+}
+
+
+def _present(path):
+    return DOWNLOAD or os.path.exists(path)
 
 
 HUBERT = config["pretrained"]["hubert"]
@@ -182,77 +284,101 @@ HUBERT_MISSING = (
 )
 
 
-if not os.path.exists(HUBERT):
+if not _present(HUBERT):
     logger.warning(f"WARNING: {HUBERT_MISSING}")
 
 
 def hubert_input(wildcards):
     """The HuBERT weights as an input when present, so replacing them reruns extraction."""
-    return {"weights": HUBERT} if os.path.exists(HUBERT) else {}
+    return {"weights": HUBERT} if _present(HUBERT) else {}
 
 
 # Values the same for every job are constants, not functions: Snakemake evaluates the params of
 # every job at every start.
 PREPROCESS = PreprocessParams.from_config(config["preprocess"])
-HUBERT_STANDIN = (
-    None if os.path.exists(HUBERT) else config["pretrained"]["hubert_standin"]
-)
+HUBERT_STANDIN = None if _present(HUBERT) else config["pretrained"]["hubert_standin"]
 
 
 def dataset_warnings(wildcards):
-    warnings = [] if os.path.exists(HUBERT) else [HUBERT_MISSING]
+    warnings = [] if _present(HUBERT) else [HUBERT_MISSING]
     if wildcards.experiment in UNTRAINABLE:
         warnings.append(f"not trained: {UNTRAINABLE[wildcards.experiment]}")
     return warnings
 
 
-# --- RMVPE pitch: its own rule (GPU where there is one), weights required, no stand-in ---
-RMVPE = config["pretrained"]["rmvpe"]
-
-
-def _experiments_pattern(names):
-    """A wildcard pattern matching exactly these experiments (none: a pattern matching nothing)."""
-    return "|".join(map(re.escape, names)) or "(?!)"
-
-
-# extract_f0 and extract_f0_rmvpe write the same folders; each rule matches only its experiments.
-RMVPE_F0_EXPERIMENTS = _experiments_pattern(
-    name for name, exp in EXPERIMENTS.items() if exp["f0_method"] == "rmvpe"
-)
-OTHER_F0_EXPERIMENTS = _experiments_pattern(
-    name for name, exp in EXPERIMENTS.items() if exp["f0_method"] != "rmvpe"
-)
-
-
-def _converts_with_rmvpe(name):
-    return config["convert"]["f0_method"] == "rmvpe" and EXPERIMENTS[name]["f0"]
-
-
-_RMVPE_USERS = [
-    name
-    for name, exp in EXPERIMENTS.items()
-    if (exp["f0"] and exp["f0_method"] == "rmvpe")
-    or (CONVERT[name] and _converts_with_rmvpe(name))
-]
-if _RMVPE_USERS and not os.path.isfile(RMVPE):
-    raise WorkflowError(
-        f"pretrained.rmvpe: RMVPE weights {RMVPE!r} not found, and f0_method rmvpe needs them "
-        f"(experiments: {', '.join(_RMVPE_USERS)}). Put RVC's rmvpe.pt there or set "
-        "pretrained: {rmvpe: PATH} in the config (see pretrained/README.md)."
+# --- pitch: the registry says which rule extracts each method and which weights it reads ---
+# The extract rules write the same folders; each matches only the experiments of its methods.
+F0_EXPERIMENTS = {
+    extract_rule: _pattern_of(
+        name
+        for name, exp in EXPERIMENTS.items()
+        if PITCH_METHODS[exp["f0_method"]].extract_rule == extract_rule
     )
+    for extract_rule in {
+        *PITCH_RULES.values(),
+        *(m.extract_rule for m in PITCH_METHODS.values()),
+    }
+}
+# Weights of the pitch methods in use, by method, and the speaker encoder's when the export is
+# chosen by speaker similarity (else None); a missing file stops the run here, before any job.
+try:
+    PITCH_WEIGHTS = pitch_weight_paths(NEEDS, PITCH_METHODS, download=DOWNLOAD)
+    TRAIN_SPEAKER_ENCODER = training_speaker_encoder(NEEDS, download=DOWNLOAD)
+except FileNotFoundError as err:
+    raise WorkflowError(str(err)) from None
+
+
+# --- GPU work in batches: with gpu_batch_size (profiles/slurm sets it) the GPU steps run as one
+# job per batch of an experiment's recordings (rules/extract_batch.smk), else one per recording.
+GPU_BATCH_SIZE = config["gpu_batch_size"]
+FEATURE_BATCHES = []
+PITCH_BATCHES = []
+for _name in EXPERIMENTS if GPU_BATCH_SIZE else ():
+    _exp = EXPERIMENTS[_name]
+    _batches = gpu_batches(
+        _name,
+        SOURCES[_name],
+        GPU_BATCH_SIZE,
+        dim=FEATURE_DIMS[_exp["version"]],
+        resources=config["gpu_batch_resources"],
+    )
+    FEATURE_BATCHES += _batches
+    if _exp["f0"] and PITCH_METHODS[_exp["f0_method"]].runs == ON_DEVICE:
+        PITCH_BATCHES += _batches
+
+
+def f0_weights_input(wildcards):
+    """The weights of the experiment's pitch method (none for pm, harvest, dio), as an input."""
+    method = f0_method(wildcards)
+    return {"weights": PITCH_WEIGHTS[method]} if method in PITCH_WEIGHTS else {}
+
+
+SPEAKER_ENCODER_WEIGHTS = speaker_encoder_path(config)
+# export_model's choice: best_by joins it only when it is not the default, so existing
+# results keep their params.
+EXPORT_CHOICE = (
+    f"best:{config['train']['best_by']}"
+    if config["train"]["export"] == "best"
+    and config["train"]["best_by"] != "val_loss_mel"
+    else config["train"]["export"]
+)
 
 
 def convert_rmvpe_input(wildcards):
-    """The RMVPE weights when the experiment's conversion takes its pitch from them."""
-    return {"rmvpe": RMVPE} if _converts_with_rmvpe(wildcards.experiment) else {}
+    """The weights of the conversion's pitch method when the experiment's model uses pitch.
 
-
-# --- end RMVPE ---
+    The key stays "rmvpe" for every method: convert_audio's code, which Snakemake compares to
+    decide reruns, passes it under that name."""
+    method = config["convert"]["f0_method"]
+    if not EXPERIMENTS[wildcards.experiment]["f0"] or method not in PITCH_WEIGHTS:
+        return {}
+    return {"rmvpe": PITCH_WEIGHTS[method]}
 
 
 def job_device(resources):
-    """Torch device of a job: a GPU only when its resources ask for one."""
-    return "cuda" if resources.get("gpu", 0) else "cpu"
+    """Torch device of a job: a GPU only when its resources ask for one (the job function checks
+    at run time that torch can use it)."""
+    return device_for_gpus(resources.get("gpu", 0))
 
 
 def output_folder(wildcards, output):
@@ -288,47 +414,83 @@ def filelist_inputs(wildcards):
     return inputs
 
 
-def _pretrained_path(name, kind):
-    exp = EXPERIMENTS[name]
-    return config["pretrained"][kind].format(
-        f0="f0" if exp["f0"] else "", sr=exp["sample_rate"], version=exp["version"]
-    )
-
-
-def _wants_pretrained(name):
-    return config["train"]["model"] == "rvc" and "warm_start" not in EXPERIMENTS[name]
-
-
 def _pretrained(wildcards, kind):
-    """RVC's pretrained G or D for the experiment, if the file exists and the model is RVC's."""
-    path = _pretrained_path(wildcards.experiment, kind)
-    return (
-        path
-        if _wants_pretrained(wildcards.experiment) and os.path.exists(path)
-        else None
-    )
+    """RVC's pretrained G or D for the experiment, if the model uses one and the file is there."""
+    path = PRETRAINED_GD.get((wildcards.experiment, kind))
+    return path if path and _present(path) else None
 
 
-for _name in EXPERIMENTS:
-    if _wants_pretrained(_name) and not os.path.exists(
-        _pretrained_path(_name, "generator")
-    ):
+for (_name, _kind), _path in PRETRAINED_GD.items():
+    if _kind == "generator" and not _present(_path):
         logger.warning(
-            f"WARNING: no pretrained G {_pretrained_path(_name, 'generator')!r} for experiment "
-            f"{_name!r}: training starts from random weights"
+            f"WARNING: no pretrained G {_path!r} for experiment {_name!r}: training starts "
+            "from random weights"
         )
 
 
+def _check_pretrained():
+    """Say once what the pretrained files are; stop before any job on an unusable one."""
+    checks = verify_config(config, needs=NEEDS)
+    for need in NEEDS:
+        if need.note:
+            logger.info(f"pretrained: {need.note}")
+    for check in checks:
+        if check.status == "custom":
+            logger.info(f"pretrained: {check.path}: custom file ({check.reason})")
+    unusable = unusable_message(checks)
+    if unusable:
+        raise WorkflowError(unusable)
+    unused = unused_with_tiny(config)
+    if unused:
+        logger.info(
+            f"pretrained files are not used with model: tiny ({', '.join(unused)})"
+        )
+    write_experiment_checks(checks, NEEDS)
+
+
+def _warm_start_folder(name):
+    return warm_start_folder(EXPERIMENTS[name], EXPERIMENTS)
+
+
+# Its rate, pitch setting and version must be the experiment's: checked now, before any job
+# (the shapes come from the checkpoints' pickles, milliseconds; cluster jobs skip it).
+for _name in EXPERIMENTS:
+    if workflow.is_main_process and _warm_start_folder(_name):
+        try:
+            check_folder(
+                _warm_start_folder(_name),
+                sample_rate=SAMPLE_RATES[EXPERIMENTS[_name]["sample_rate"]],
+                f0=EXPERIMENTS[_name]["f0"],
+                version=EXPERIMENTS[_name]["version"],
+            )
+        except ValueError as err:
+            raise WorkflowError(f"experiment {_name!r}: {err}") from None
+
+
+# The checks that write into results/ (the pretrained report, the record of the recordings) come
+# after every check that can stop the run, so a stopped run leaves no results folder behind. Only
+# the main process looks and writes: jobs parse the workflow again.
+if workflow.is_main_process:
+    _check_pretrained()
+    for _name in EXPERIMENTS:
+        _age_replaced(_name)
+
+
 def train_inputs(wildcards):
-    """Pretrained G/D when used (so replacing them retrains), or the warm-start experiment."""
+    """Pretrained G/D when used (so replacing them retrains), or the warm-start experiment, or
+    the warm-start folder's G/D and config.json."""
     exp = EXPERIMENTS[wildcards.experiment]
     inputs = {
         kind: _pretrained(wildcards, kind)
         for kind in ("generator", "discriminator")
         if _pretrained(wildcards, kind)
     }
-    if "warm_start" in exp:
+    if _warm_start_folder(wildcards.experiment):
+        inputs.update(folder_files(_warm_start_folder(wildcards.experiment)))
+    elif "warm_start" in exp:
         inputs["warm_start"] = TRAINED_JSON.format(experiment=exp["warm_start"])
+    if TRAIN_SPEAKER_ENCODER:  # so that with download: true it is fetched first
+        inputs["speaker_encoder"] = TRAIN_SPEAKER_ENCODER
     return inputs
 
 
@@ -342,7 +504,8 @@ def train_options(wildcards):
         f0=exp["f0"],
         pretrained_g=_pretrained(wildcards, "generator"),
         pretrained_d=_pretrained(wildcards, "discriminator"),
-        warm_start=experiment_dir(warm) if warm else None,
+        warm_start=experiment_dir(warm) if warm in EXPERIMENTS else warm,
+        speaker_encoder=config["pretrained"].get("speaker_encoder"),
     ).to_json()
 
 
@@ -375,23 +538,26 @@ def source_names(wildcards):
 
 
 # ---- report (issue 10): the per-experiment pages of `snakemake --report` ---------------------
-# Each stage has pages results/{experiment}/report/{page}.html and a figure {page}.png; a stage's
-# target builds them, since the report only shows outputs of jobs that ran. Conversion has a
-# folder of pages, one per recording.
-REPORT_FILES = {
-    "preprocess": ["data.html", "data.png"],
-    "extract": ["pitch.html", "pitch.png"],
-    "train": ["training.html", "training.png", "validation.html", "validation.png"],
-    "index": ["index.html", "index.png"],
-    "convert": ["conversion", "conversion.png"],
-}
+# The page table (REPORT_FILES) is in rules/report.smk, beside the rules that draw the pages;
+# report_pages runs when the DAG is built, after every rule file is read.
+REPORT_PAGE = experiment_path("{experiment}", "report", "{page}")
+
+
+def report_file(page):
+    """The path pattern of a page or figure of an experiment's report."""
+    return REPORT_PAGE.replace("{page}", page)
 
 
 def report_pages(name, stage):
     """The report files of one experiment's stage (no Pitch without f0, no Conversion without recordings)."""
-    wanted = {"pitch": EXPERIMENTS[name]["f0"], "conversion": bool(CONVERT[name])}
+    converting = bool(CONVERT[name])
+    wanted = {
+        "pitch": EXPERIMENTS[name]["f0"],
+        "conversion": converting,
+        "conversion_quality": converting,
+    }
     return [
-        experiment_path(name, "report", file)
+        REPORT_PAGE.format(experiment=name, page=file)
         for file in REPORT_FILES[stage]
         if wanted.get(file.split(".")[0], True)
     ]

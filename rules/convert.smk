@@ -34,3 +34,33 @@ rule convert_audio:
             rmvpe=params.rmvpe,
             device=job_device(resources),
         )
+
+
+rule measure_conversion:
+    input:
+        unpack(converted_pairs),
+        filelist=FILELIST_TXT,
+        trained=TRAINED_JSON,
+    output:
+        table=CONVERSION_QUALITY,
+    log:
+        "results/{experiment}/logs/measure_conversion.log",
+    benchmark:
+        "results/{experiment}/benchmarks/measure_conversion.tsv"
+    params:
+        transpose=config["convert"]["transpose"],
+        weights=SPEAKER_ENCODER_WEIGHTS,
+    run:
+        from rvc_pipeline.quality.conversion import measure_conversions
+
+        run_logged(
+            log[0],
+            measure_conversions,
+            converted=input.converted,
+            sources=input.sources,
+            filelist=input.filelist,
+            trained=input.trained,
+            transpose=params.transpose,
+            table=output.table,
+            weights=params.weights,
+        )

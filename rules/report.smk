@@ -2,20 +2,32 @@
 # stage, in the categories Data, Pitch, Training, Index and Conversion (subcategory: experiment).
 
 
+# Each stage has pages results/{experiment}/report/{page}.html and a figure {page}.png; a stage's
+# target builds them, since the report only shows outputs of jobs that ran. Conversion has a
+# folder of pages, one per recording.
+REPORT_FILES = {
+    "preprocess": ["data.html", "data.png"],
+    "extract": ["pitch.html", "pitch.png"],
+    "train": ["training.html", "training.png", "validation.html", "validation.png"],
+    "index": ["index.html", "index.png"],
+    "convert": ["conversion", "conversion.png", "conversion_quality.html"],
+}
+
+
 rule plot_dataset:
     input:
         report=DATASET_REPORT,
         gt_wavs=report_gt_wavs,
     output:
         summary=report(
-            "results/{experiment}/report/data.html",
+            report_file("data.html"),
             caption="../report/data.rst",
             category="Data",
             subcategory="{experiment}",
             labels={"experiment": "{experiment}", "page": "sources, totals, warnings"},
         ),
         figure=report(
-            "results/{experiment}/report/data.png",
+            report_file("data.png"),
             caption="../report/data.rst",
             category="Data",
             subcategory="{experiment}",
@@ -48,14 +60,14 @@ rule plot_pitch:
         f0_hz=report_f0_hz,
     output:
         summary=report(
-            "results/{experiment}/report/pitch.html",
+            report_file("pitch.html"),
             caption="../report/pitch.rst",
             category="Pitch",
             subcategory="{experiment}",
             labels={"experiment": "{experiment}", "page": "f0 per source"},
         ),
         figure=report(
-            "results/{experiment}/report/pitch.png",
+            report_file("pitch.png"),
             caption="../report/pitch.rst",
             category="Pitch",
             subcategory="{experiment}",
@@ -85,14 +97,14 @@ rule plot_training:
         trained=TRAINED_JSON,
     output:
         summary=report(
-            "results/{experiment}/report/training.html",
+            report_file("training.html"),
             caption="../report/training.rst",
             category="Training",
             subcategory="{experiment}",
             labels={"experiment": "{experiment}", "page": "epochs, stopping advice"},
         ),
         figure=report(
-            "results/{experiment}/report/training.png",
+            report_file("training.png"),
             caption="../report/training.rst",
             category="Training",
             subcategory="{experiment}",
@@ -130,7 +142,7 @@ rule render_validation_audio:
         config=CONFIG_JSON,
     output:
         summary=report(
-            "results/{experiment}/report/validation.html",
+            report_file("validation.html"),
             caption="../report/validation.rst",
             category="Training",
             subcategory="{experiment}",
@@ -140,7 +152,7 @@ rule render_validation_audio:
             },
         ),
         figure=report(
-            "results/{experiment}/report/validation.png",
+            report_file("validation.png"),
             caption="../report/validation.rst",
             category="Training",
             subcategory="{experiment}",
@@ -174,14 +186,14 @@ rule plot_index:
         index_dir=INDEX_DIR,
     output:
         summary=report(
-            "results/{experiment}/report/index.html",
+            report_file("index.html"),
             caption="../report/index.rst",
             category="Index",
             subcategory="{experiment}",
             labels={"experiment": "{experiment}", "page": "rows, lists, build time"},
         ),
         figure=report(
-            "results/{experiment}/report/index.png",
+            report_file("index.png"),
             caption="../report/index.rst",
             category="Index",
             subcategory="{experiment}",
@@ -212,7 +224,7 @@ rule render_conversion_audio:
         config=CONFIG_JSON,
     output:
         pages=report(
-            directory("results/{experiment}/report/conversion"),
+            directory(report_file("conversion")),
             patterns=["{name}.html"],
             caption="../report/conversion.rst",
             category="Conversion",
@@ -220,7 +232,7 @@ rule render_conversion_audio:
             labels={"experiment": "{experiment}", "page": "{name}"},
         ),
         figure=report(
-            "results/{experiment}/report/conversion.png",
+            report_file("conversion.png"),
             caption="../report/conversion.rst",
             category="Conversion",
             subcategory="{experiment}",
@@ -241,4 +253,30 @@ rule render_conversion_audio:
             experiment=wildcards.experiment,
             pages=output.pages,
             figure=output.figure,
+        )
+
+
+rule render_conversion_quality:
+    input:
+        table=CONVERSION_QUALITY,
+    output:
+        page=report(
+            report_file("conversion_quality.html"),
+            caption="../report/conversion_quality.rst",
+            category="Conversion",
+            subcategory="{experiment}",
+            labels={"experiment": "{experiment}", "page": "quality"},
+        ),
+    log:
+        "results/{experiment}/logs/render_conversion_quality.log",
+    localrule: True
+    run:
+        from rvc_pipeline.reporting.conversion import render_conversion_quality
+
+        run_logged(
+            log[0],
+            render_conversion_quality,
+            table=input.table,
+            experiment=wildcards.experiment,
+            page=output.page,
         )

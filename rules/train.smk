@@ -1,3 +1,9 @@
+# Snakemake alone waits for a running training on SIGTERM and does not stop it on a SIGINT sent
+# to it alone: the signal goes on to the trainer, which stops within a step.
+onstart:
+    forward_stop_signals([experiment_dir(name) for name in TO_TRAIN])
+
+
 rule write_filelist:
     input:
         unpack(filelist_inputs),
@@ -61,7 +67,7 @@ rule export_model:
     params:
         f0=lookup(dpath="experiments/{experiment}/f0", within=config),
         version=version,
-        choice=config["train"]["export"],
+        choice=EXPORT_CHOICE,
     run:
         from rvc_pipeline.export import export_experiment
 

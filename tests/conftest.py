@@ -10,21 +10,137 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
-SHARED_PARITY = REPO.parent / "shared" / "parity"
-SHARED_SLURM = REPO.parent / "shared" / "slurm"
+SHARED = REPO.parent / "shared"
+SHARED_DATA = SHARED / "data"
+SHARED_PARITY = SHARED / "parity"
+SHARED_SLURM = SHARED / "slurm"
+SHARED_REFERENCE = SHARED / "reference"
 
 
-def need_shared_data() -> Path:
-    """The shared speech folder, or skip the test with the reason."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared speech not found at {SHARED_DATA}")
-    return SHARED_DATA
+REQUIRE_SHARED = "RVC_PIPELINE_REQUIRE_SHARED"
+
+
+def skip_unless_required(reason: str, require_variable: str) -> None:
+    """Skip the test with ``reason``, or fail it when ``$require_variable`` is 1 (a run that must
+    not pass by skipping: CI with the shared files, or a machine that reaches the package index)."""
+    if os.environ.get(require_variable) == "1":
+        pytest.fail(f"{reason} ({require_variable}=1)")
+    pytest.skip(reason)
+
+
+def need_shared(path: Path) -> Path:
+    """``path`` (a file or folder of ../shared), or skip the test saying it is missing; every test
+    needing the shared files goes through here, so ``RVC_PIPELINE_REQUIRE_SHARED=1`` (.ci/run)
+    fails it instead."""
+    if not path.exists():
+        skip_unless_required(f"shared {path.relative_to(SHARED)} not found at {path}", REQUIRE_SHARED)
+    return path
+
+
+def need_shared_reference(name: str) -> Path:
+    """A file of the shared reference facts (RVC.md, the pretrained files' hashes)."""
+    return need_shared(SHARED_REFERENCE / name)
+
+
+def need_shared_data(name: str = "") -> Path:
+    """The shared speech folder, or ``name`` inside it."""
+    return need_shared(SHARED_DATA / name)
+
+
+def need_shared_parity(name: str = "") -> Path:
+    """The parity pack (RVC's own numbers), or its file ``name``."""
+    return need_shared(SHARED_PARITY / name)
+
+
+_RUNNING: list[pytest.Item] = []  # the test being set up, run or torn down
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    _RUNNING.append(item)
+    yield
+    _RUNNING.pop()
+
+
+def runs_snakemake(args: Any) -> bool:
+    """Whether a command line starts Snakemake: its executable, ``-m snakemake`` or code importing it."""
+    if isinstance(args, str):
+        words = args.split()
+    elif isinstance(args, (bytes, os.PathLike)):
+        words = [os.fsdecode(args)]
+    else:
+        words = [os.fsdecode(word) for word in args]
+    return any(
+        os.path.basename(word) == "snakemake" or "import snakemake" in word or "from snakemake" in word
+        for word in words
+    ) or any(a == "-m" and b == "snakemake" for a, b in zip(words, words[1:]))
+
+
+class _SlowSnakemakePopen(subprocess.Popen):
+    """Fails a test that starts Snakemake without the ``slow`` marker (``-m "not slow"`` must
+    leave out every Snakemake run)."""
+
+    def __init__(self, args: Any, *more: Any, **kwargs: Any):
+        item = _RUNNING[-1] if _RUNNING else None
+        if item is not None and item.get_closest_marker("slow") is None and runs_snakemake(args):
+            pytest.fail(f"{item.nodeid} runs Snakemake: mark it @pytest.mark.slow")
+        super().__init__(args, *more, **kwargs)
+
+
+subprocess.Popen = _SlowSnakemakePopen
+
+
+@pytest.fixture(scope="session")
+def speaker_encoder_weights(tmp_path_factory) -> Path:
+    """Resemblyzer's encoder weights, fetched from the package index through the manifest (the
+    wheel is kept in the user's cache, so only the first run downloads); skips offline unless
+    RVC_PIPELINE_REQUIRE_DOWNLOADS=1."""
+    from rvc_pipeline.pretrained.fetch import SourceUnreachable, fetch_asset
+    from rvc_pipeline.pretrained.manifest import find
+
+    asset = find("speaker_encoder")
+    target = tmp_path_factory.mktemp("pretrained") / asset.path
+    try:
+        fetch_asset(asset, target, report=lambda line: None)
+    except SourceUnreachable as error:
+        skip_unless_required(f"package index unreachable: {error}", "RVC_PIPELINE_REQUIRE_DOWNLOADS")
+    return target
+
+
+def fetched_pretrained(key: str, folder: Path) -> Path:
+    """The pretrained manifest's file ``key`` fetched into ``folder`` (downloads are kept in the
+    user's cache, so only the first run on a machine downloads); skip when its source is
+    unreachable (fail instead when RVC_PIPELINE_REQUIRE_DOWNLOADS=1)."""
+    from rvc_pipeline.pretrained.fetch import SourceUnreachable, fetch_asset
+    from rvc_pipeline.pretrained.manifest import find
+
+    asset = find(key)
+    target = folder / asset.path
+    try:
+        fetch_asset(asset, target, report=print)
+    except SourceUnreachable as error:
+        skip_unless_required(f"{key}: source unreachable: {error}", "RVC_PIPELINE_REQUIRE_DOWNLOADS")
+    return target
+
+
+@contextlib.contextmanager
+def small_disk(folder: Path, size: str):
+    """``folder`` as a tmpfs of ``size`` (e.g. "1m"), a real full disk; skips where mounting is
+    not permitted. Unmounted lazily: a failed libsndfile write may hold its file a while."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a {size} tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "--lazy", str(folder)], check=True)
 
 
 def harmonic_tone(f0: float, seconds: float, sr: int, amplitude: float = 0.5, partials: int = 8):
@@ -37,8 +153,10 @@ def harmonic_tone(f0: float, seconds: float, sr: int, amplitude: float = 0.5, pa
 
 
 @contextlib.contextmanager
-def training_lock_holder(state_dir: Path):
-    """Another process holding the training lock of ``state_dir`` (yielded); SIGKILLed at the end."""
+def training_lock_holder(state_dir: Path, new_session: bool = False):
+    """Another process holding the training lock of ``state_dir`` (yielded); SIGKILLed at the end.
+
+    ``new_session``: in a process group of its own, as another run's trainer."""
     code = textwrap.dedent(
         """
         import sys, time
@@ -49,12 +167,15 @@ def training_lock_holder(state_dir: Path):
             time.sleep(600)
         """
     )
-    holder = subprocess.Popen([sys.executable, "-c", code, str(state_dir)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(state_dir)], stdout=subprocess.PIPE, text=True, start_new_session=new_session
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         yield holder
     finally:
-        holder.send_signal(signal.SIGKILL)
+        if holder.poll() is None:
+            holder.send_signal(signal.SIGKILL)
         holder.wait(timeout=30)
 
 
@@ -69,11 +190,9 @@ class Workflow:
         path.write_text(yaml.safe_dump(config))
         return path
 
-    def run(
-        self, *args: str, check: bool = True, timeout: int = 900, env: dict | None = None, umask: int | None = None
-    ) -> subprocess.CompletedProcess:
-        """Run snakemake with ``args``; ``env`` adds variables, ``umask`` sets the child's umask."""
-        cmd = [
+    def command(self, *args: str) -> list[str]:
+        """The snakemake command line with ``args`` (the config in the working directory, 2 cores)."""
+        return [
             sys.executable, "-m", "snakemake",
             "--snakefile", str(REPO / "Snakefile"),
             "--directory", str(self.workdir),
@@ -81,6 +200,12 @@ class Workflow:
             "--cores", "2",
             *args,
         ]  # fmt: skip
+
+    def run(
+        self, *args: str, check: bool = True, timeout: int = 900, env: dict | None = None, umask: int | None = None
+    ) -> subprocess.CompletedProcess:
+        """Run snakemake with ``args``; ``env`` adds variables, ``umask`` sets the child's umask."""
+        cmd = self.command(*args)
         env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
         set_umask = None if umask is None else (lambda: os.umask(umask))
         result = subprocess.run(
@@ -125,10 +250,10 @@ def workflow(tmp_path: Path) -> Workflow:
 @pytest.fixture(scope="session")
 def local_slurm(tmp_path_factory):
     """A one-node SLURM (../shared/slurm) for the rest of the session; needs root."""
-    if os.geteuid() != 0 or not (SHARED_SLURM / "start_local_slurm.sh").is_file():
-        pytest.skip("needs root and ../shared/slurm/start_local_slurm.sh")
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
     env = {**os.environ, "SLURM_LOCAL_DIR": str(tmp_path_factory.mktemp("slurm"))}
-    start = [str(SHARED_SLURM / "start_local_slurm.sh")]
+    start = [str(need_shared(SHARED_SLURM / "start_local_slurm.sh"))]
     started = subprocess.run(["bash", *start], env=env, capture_output=True, text=True, timeout=600)
     if started.returncode != 0:
         pytest.skip(f"local SLURM did not start: {started.stderr[-500:]}")

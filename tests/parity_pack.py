@@ -13,9 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from conftest import SHARED_PARITY
-
-PACK = SHARED_PARITY
+from conftest import need_shared_parity
 
 # Pack model name -> (sample rate, version, f0), as the pack's summary.json describes them.
 GENERATORS = {
@@ -30,11 +28,8 @@ DISCRIMINATORS = {"D_v1": "v1", "D_v2": "v2"}
 
 
 def pack_file(name: str) -> Path:
-    """Path of a pack file; skips the calling test when the pack is absent."""
-    path = PACK / name
-    if not path.exists():
-        pytest.skip(f"parity pack file {path} is not available")
-    return path
+    """Path of a pack file; skips the calling test when the pack is absent (fails it in CI)."""
+    return need_shared_parity(name)
 
 
 def load_npz(name: str) -> dict[str, np.ndarray]:
@@ -117,7 +112,7 @@ def rmvpe_formula_weights(shapes: dict[str, list[int]], salt: int = 0) -> dict[s
 
 def save_rmvpe_formula_weights(path: Path, half: bool = False) -> Path:
     """Write an rmvpe.pt of the formula weights (fp16 with ``half``, as RVC's published file)."""
-    from rvc_pipeline.rmvpe.network import Rmvpe
+    from rvc_pipeline.pitch.rmvpe.network import Rmvpe
 
     with torch.device("meta"):
         shapes = {key: list(t.shape) for key, t in Rmvpe().state_dict().items()}

@@ -1,8 +1,8 @@
 """Everything a user's folder may hold, in one generated corpus beside good recordings.
 
 One workflow run (preprocess, extract and the filelist) over three experiments: ``corpus`` (every
-kind of bad entry plus two good recordings), ``empty`` (an empty folder) and ``allbad`` (only
-unusable files). Each case then checks its row of the dataset report; the run as a whole checks
+kind of bad entry plus two good recordings), ``empty`` (an empty folder), ``allbad`` (only
+unusable files) and ``afile`` (a recording given as input_dir). Each case then checks its row of the dataset report; the run as a whole checks
 that no good recording lost a segment, that ``allbad`` fails listing its files while the others
 finish, and that the files follow the umask (022 here; 077 in test_crash.py).
 """
@@ -17,13 +17,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, need_shared_data
 
 from rvc_pipeline.demo import synthesize_voice
-from rvc_pipeline.preprocess import PreprocessParams, preprocess_wave
-from rvc_pipeline.report import read_reports
+from rvc_pipeline.preprocess.segments import PreprocessParams, preprocess_wave
+from rvc_pipeline.preprocess.dataset_report import read_reports
+
+pytestmark = pytest.mark.slow  # every test here runs Snakemake
 
 SR = 32000
+MP3 = "formats/LJ001-0002.mp3"  # a real MP3 of the shared speech, cut in half for one case
 
 
 def _voice(seconds: float, sr: int = SR, seed: int = 0) -> np.ndarray:
@@ -44,7 +47,7 @@ def _nan_wav(path: Path) -> None:
 
 
 def _truncated_mp3(path: Path) -> None:
-    mp3 = SHARED_DATA / "formats" / "LJ001-0002.mp3"
+    mp3 = SHARED_DATA / MP3
     path.write_bytes(mp3.read_bytes()[: mp3.stat().st_size // 2])
 
 
@@ -73,6 +76,12 @@ CASES = {
     "take.ogg": (lambda p: sf.write(p, _voice(2.0), SR), "skipped", "name clash: take.ogg and take.wav", False),
     "pipe.wav": (lambda p: os.mkfifo(p), "skipped", "not a regular file", False),
     "sub": (lambda p: p.mkdir(), "ignored", "folder", False),
+    "folder.wav": (lambda p: p.mkdir(), "ignored", "folder", False),
+    "text.wav": (lambda p: p.write_text("RIFF? no, a note\n"), "skipped", "cannot decode audio", False),
+    "rate384k.wav": (lambda p: sf.write(p, _voice(2.0, 384000, seed=10), 384000), "ok", "", True),
+    # decoded, but shorter than training's shortest length bucket (about 0.75 s)
+    "short.wav": (lambda p: sf.write(p, _voice(0.33, seed=11)[: int(0.33 * SR)], SR), "dropped", "too short to train on", False),
+    "tenth.wav": (lambda p: sf.write(p, _voice(0.1, seed=12)[: int(0.1 * SR)], SR), "dropped", "too short to train on", False),
     ".DS_Store": (lambda p: p.write_bytes(b"\0\0\0\1Bud1"), "ignored", "hidden file", False),
 }
 
@@ -85,7 +94,7 @@ def corpus_run(tmp_path_factory):
     root = workflow.workdir
     (root / "voices").mkdir()
     cases = dict(CASES)
-    if not (SHARED_DATA / "formats" / "LJ001-0002.mp3").is_file():
+    if not (SHARED_DATA / MP3).is_file():
         del cases["cut.mp3"]
     for entry, (make, *_) in cases.items():
         make(root / "voices" / entry)
@@ -97,7 +106,12 @@ def corpus_run(tmp_path_factory):
         {
             "experiments": {
                 name: {"input_dir": folder, "sample_rate": "32k", "f0_method": "pm"}
-                for name, folder in (("corpus", "voices"), ("empty", "nothing"), ("allbad", "unusable"))
+                for name, folder in (
+                    ("corpus", "voices"),
+                    ("empty", "nothing"),
+                    ("allbad", "unusable"),
+                    ("afile", "voices/good_a.wav"),
+                )
             },
             "pretrained": {"hubert_standin": "tiny"},
         }
@@ -112,7 +126,7 @@ def corpus_run(tmp_path_factory):
 def test_each_entry_has_its_report_row(corpus_run, entry):
     _, _, cases, rows = corpus_run
     if entry not in cases:
-        pytest.skip(f"shared speech not found at {SHARED_DATA}")
+        need_shared_data(MP3)
     _, status, reason, kept = cases[entry]
     row = rows[entry]
     assert row.status == status, row
@@ -160,6 +174,39 @@ def test_an_experiment_without_recordings_is_reported_at_planning(corpus_run):
     report = read_reports(workflow.workdir / "results/empty/dataset_report.tsv")
     assert [r.reason for r in report if r.status == "warning"][-1] == "not trained: input_dir 'nothing' holds no recordings"
     assert not (workflow.workdir / "results/empty/filelist.txt").exists()
+
+
+def test_a_file_given_as_input_dir_is_named_so_and_the_run_ends_with_a_line_per_experiment(corpus_run):
+    _, result, _, _ = corpus_run
+    output = result.stdout + result.stderr
+    planning = output[: output.index("Job stats")]
+    assert "experiment 'afile' is not trained: input_dir 'voices/good_a.wav' is a file, not a folder" in planning
+    summary = output[output.rindex("Job stats") :]
+    for line in (
+        "experiment afile: not trained: input_dir 'voices/good_a.wav' is a file, not a folder",
+        "experiment empty: not trained: input_dir 'nothing' holds no recordings",
+        "experiment corpus: no model yet (this run's targets stop before training)",
+        "experiment allbad: no model yet (this run's targets stop before training)",
+    ):
+        assert line in summary, summary[-3000:]
+
+
+def test_a_run_with_a_file_as_input_dir_fails_an_empty_folder_does_not(tmp_path):
+    from conftest import Workflow
+
+    workflow = Workflow(tmp_path)
+    (tmp_path / "nothing").mkdir()
+    (tmp_path / "take.wav").write_bytes(b"")
+    experiments = {"empty": {"input_dir": "nothing", "sample_rate": "32k"}}
+    workflow.write_config({"experiments": experiments, "pretrained": {"hubert_standin": "tiny"}})
+    fine = workflow.run("train")
+    assert "experiment empty: not trained: input_dir 'nothing' holds no recordings" in fine.stderr
+    experiments["afile"] = {"input_dir": "take.wav", "sample_rate": "32k"}
+    workflow.write_config({"experiments": experiments, "pretrained": {"hubert_standin": "tiny"}})
+    failed = workflow.run("train", check=False)
+    assert failed.returncode == 1
+    assert "experiment afile: not trained: input_dir 'take.wav' is a file, not a folder" in failed.stderr
+    assert "no model for experiment(s) afile" in failed.stderr
 
 
 def test_an_experiment_whose_recordings_all_dropped_fails_alone(corpus_run):

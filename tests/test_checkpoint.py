@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+import pickle
+import re
 from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-from rvc_pipeline.checkpoint import (
+from rvc_pipeline.training.checkpoint import (
     EXTRA_KEY,
     complete_pairs,
+    diagnose,
     latest_checkpoint,
     load_checkpoint,
     load_state_strict,
@@ -144,3 +147,51 @@ def test_publish_latest_copies_atomically(tmp_path):
     publish_latest(tmp_path / "G_6.pth", tmp_path / "G_2333333.pth")
     assert (tmp_path / "G_2333333.pth").read_bytes() == (tmp_path / "G_6.pth").read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["G_2333333.pth", "G_6.pth"]
+
+
+def _cases(tmp_path: Path) -> dict[str, str]:
+    """file name -> the words its diagnosis must hold."""
+    _save(tmp_path / "G_3.pth", 1, 3)
+    whole = (tmp_path / "G_3.pth").read_bytes()
+    tensor_bytes = sum(t.numel() * 4 for t in _trained_linear()[0].state_dict().values())
+    (tmp_path / "half.pth").write_bytes(whole[: len(whole) // 2])
+    (tmp_path / "end_cut.pth").write_bytes(whole[:-10])
+    (tmp_path / "hole.pth").write_bytes(whole[:100] + whole[600:])
+    (tmp_path / "text.pth").write_text("Not Found\n")
+    (tmp_path / "page.pth").write_text("<!DOCTYPE html><html>")
+    (tmp_path / "empty.pth").write_bytes(b"")
+    (tmp_path / "plain.pth").write_bytes(pickle.dumps({"model": {}}))
+    torch.save({"model": {}, "hook": logging.getLogger}, tmp_path / "evil.pth")
+    return {
+        # data.pkl names the tensors, so the shortfall has a lower bound even without the directory
+        "half.pth": f"incomplete file: {len(whole) // 2} of at least ",
+        "end_cut.pth": f"incomplete file: {len(whole) - 10} of {len(whole)} bytes (by its zip directory)",
+        "hole.pth": f"incomplete file: {len(whole) - 500} of {len(whole)} bytes (by its zip directory)",
+        "text.pth": "not a torch checkpoint (neither a zip nor a pickle: it starts with b'Not Foun')",
+        "page.pth": "not a torch checkpoint (an HTML or XML page (a failed download?))",
+        "empty.pth": "empty file (0 bytes)",
+        "plain.pth": "a plain pickle, not a torch checkpoint",
+        "evil.pth": "refusing to unpickle it: it needs logging.getLogger, which weights_only loading does not allow",
+    }, tensor_bytes
+
+
+def test_an_unloadable_file_is_diagnosed_and_never_called_legacy(tmp_path):
+    cases, tensor_bytes = _cases(tmp_path)
+    for name, words in cases.items():
+        with pytest.raises(ValueError) as caught:
+            load_checkpoint(tmp_path / name)
+        message = str(caught.value)
+        assert message.startswith(f"{tmp_path / name}: cannot load checkpoint: ") and words in message, message
+        assert "legacy" not in message
+    with pytest.raises(ValueError) as caught:
+        load_checkpoint(tmp_path / "half.pth")
+    at_least = int(re.search(r"of at least (\d+) bytes", str(caught.value))[1])
+    assert at_least > tensor_bytes and at_least <= (tmp_path / "G_3.pth").stat().st_size
+    with pytest.raises(FileNotFoundError, match="nowhere.pth does not exist"):
+        load_checkpoint(tmp_path / "nowhere.pth")
+
+
+def test_only_the_pre_1_6_format_is_called_legacy(tmp_path):
+    # torch still reads this format; diagnose names it when such a file does not load
+    torch.save({"model": {}}, tmp_path / "old.pth", _use_new_zipfile_serialization=False)
+    assert diagnose(tmp_path / "old.pth").startswith("the legacy (pre-1.6) torch format")

@@ -7,9 +7,9 @@ import soundfile as sf
 import torch
 from parity_pack import save_rmvpe_formula_weights
 
-from rvc_pipeline import convert
+from rvc_pipeline.convert import pipeline as convert
 from rvc_pipeline.cli import main
-from rvc_pipeline.convert import (
+from rvc_pipeline.convert.pipeline import (
     X_CENTER,
     X_QUERY,
     chunk_bounds,
@@ -22,10 +22,11 @@ from rvc_pipeline.convert import (
     rms_mix,
     to_int16,
 )
-from rvc_pipeline.export import export_model
-from rvc_pipeline.f0 import coarse_f0
+from rvc_pipeline.training.checkpoint import save_checkpoint
+from rvc_pipeline.training.export import export_model
+from rvc_pipeline.pitch.files import coarse_f0
 from rvc_pipeline.filters import highpass
-from rvc_pipeline.index import train_index
+from rvc_pipeline.index.retrieval import train_index
 from rvc_pipeline.layout import FEATURE_RATE as SR
 from rvc_pipeline.layout import HOP
 from rvc_pipeline.models import ModelConfig, build_synthesizer, tiny_hparams
@@ -279,9 +280,49 @@ def test_convert_with_rmvpe_pitch(voice: dict[str, Path], capsys: pytest.Capture
     missing = voice["root"] / "no_rmvpe.pt"
     assert main([*base, "--rmvpe", str(missing)]) == 1
     assert f"RMVPE weights not found at {missing}" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="f0_method rmvpe needs the RMVPE weights"):
+    with pytest.raises(ValueError, match="f0_method rmvpe needs its weights"):
         convert_file(voice["model"], voice["input"], out, f0_method="rmvpe", **HUBERT)
     weights = save_rmvpe_formula_weights(voice["root"] / "rmvpe.pt", half=True)
     assert main([*base, "--rmvpe", str(weights)]) == 0
     assert '"f0_method": "rmvpe"' in capsys.readouterr().out
     assert sf.info(out).frames == sf.info(voice["input"]).frames * MODEL_SR // SR
+
+
+def test_convert_never_writes_over_its_input_or_model(voice: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    original = voice["input"].read_bytes()
+    hard = voice["root"] / "hard_link.wav"
+    hard.unlink(missing_ok=True)
+    hard.hardlink_to(voice["input"])
+    soft = voice["root"] / "soft_link.wav"
+    soft.unlink(missing_ok=True)
+    soft.symlink_to(voice["input"])
+    dotted = f"{voice['root']}/./{voice['input'].name}"
+    for output in (voice["input"], dotted, hard, soft):
+        assert main(["convert", str(voice["model"]), str(voice["input"]), str(output), "--hubert-standin", "tiny"]) == 1
+        err = capsys.readouterr().err
+        assert f"refusing to write the conversion to {Path(output)}: it is the input {voice['input']}" in err, err
+    assert "(the same file under another name: a link)" in err
+    with pytest.raises(ValueError, match=f"it is the model {voice['model']}"):
+        convert_file(voice["model"], voice["input"], voice["model"], **HUBERT)
+    with pytest.raises(ValueError, match=f"it is the index {voice['index']}"):
+        convert_file(voice["model"], voice["input"], voice["index"], index_path=voice["index"], **HUBERT)
+    assert voice["input"].read_bytes() == original and hard.read_bytes() == original
+
+
+def test_convert_names_a_missing_index_a_wrong_width_index_and_a_training_checkpoint(voice: dict[str, Path]) -> None:
+    out = voice["root"] / "refused.wav"
+    with pytest.raises((FileNotFoundError, ValueError), match="nothing.index"):
+        convert_file(voice["model"], voice["input"], out, index_path=voice["root"] / "nothing.index", **HUBERT)
+    feats = voice["root"] / "wide" / "3_feature768" / "src"
+    feats.mkdir(parents=True)
+    np.save(feats / "src_0.npy", np.random.default_rng(1).normal(0, 1, (400, 768)).astype(np.float32))
+    wide = train_index(feats.parent, voice["root"] / "wide", "wide", "v2")
+    with pytest.raises(ValueError, match="768-d rows, a v1 model needs 256"):
+        convert_file(voice["model"], voice["input"], out, index_path=wide, **HUBERT)
+    hparams = tiny_hparams(MODEL_SR)
+    net = build_synthesizer(ModelConfig.from_hparams(hparams), "v1", True)
+    optim = torch.optim.AdamW(net.parameters())
+    save_checkpoint(voice["root"] / "G_8.pth", net, optim, epoch=1, learning_rate=1e-4, extra={})
+    with pytest.raises(ValueError, match="G_8.pth"):
+        convert_file(voice["root"] / "G_8.pth", voice["input"], out, **HUBERT)
+    assert not out.exists()

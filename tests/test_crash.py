@@ -19,7 +19,9 @@ import torch
 from conftest import Workflow, training_lock_holder
 from test_workflow_preprocess import make_sources
 
-from rvc_pipeline.report import read_reports
+from rvc_pipeline.preprocess.dataset_report import read_reports
+
+pytestmark = pytest.mark.slow  # every test here runs Snakemake
 
 
 def _config(epochs: int) -> dict:
@@ -86,7 +88,9 @@ def test_kills_hit_in_the_middle_of_each_stage(chain):
     assert [Path(t).name for t in seen["index"]["temps"]][0].startswith(".trained_IVF")
     # the training script died in its third save; Snakemake itself reported the failed job
     assert seen["checkpoint:3"]["returncode"] == 1
-    assert [t for t in seen["checkpoint:3"]["temps"] if t.endswith(".pth.tmp")] == [f".D_{_step(chain, 2)}.pth.tmp"]
+    # both files of a pair are written to temps before either is renamed
+    step = _step(chain, 2)
+    assert [t for t in seen["checkpoint:3"]["temps"] if t.endswith(".pth.tmp")] == [f".D_{step}.pth.tmp", f".G_{step}.pth.tmp"]
 
 
 def _step(chain, epoch: int) -> int:
@@ -177,3 +181,7 @@ def test_a_failing_training_job_leaves_its_error_in_the_log_and_names_it(chain):
     assert "ERROR rvc_pipeline: job failed" in log and "Traceback" in log
     assert "13 fields, expected 5 for a model with f0" in log
     assert "results/exp/logs/train_model.log" in result.stdout + result.stderr
+    assert (
+        "experiment exp: NO MODEL: training did not finish (see results/exp/logs/train_model.log); "
+        "results/exp/weights/exp.pth is an earlier run's model"
+    ) in result.stderr

@@ -12,9 +12,9 @@ from conftest import training_lock_holder
 
 from rvc_pipeline.locks import LOCK_FILE, TrainingLockedError, lock_holder, training_lock
 from rvc_pipeline.options import TrainOptions
-from rvc_pipeline.report import SourceReport, write_source_report
-from rvc_pipeline.training_inputs import require_segments
-from rvc_pipeline.training_run import train_experiment
+from rvc_pipeline.preprocess.dataset_report import SourceReport, write_source_report
+from rvc_pipeline.training.inputs import require_segments
+from rvc_pipeline.training.run import train_experiment
 
 
 def test_a_second_trainer_stops_at_once_and_a_killed_holder_frees_the_lock(tmp_path):

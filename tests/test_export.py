@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-from conftest import SHARED_PARITY
-from rvc_pipeline.checkpoint import save_checkpoint
-from rvc_pipeline.export import export_model, load_exported
+from conftest import need_shared_parity
+from rvc_pipeline.training.checkpoint import save_checkpoint
+from rvc_pipeline.training.export import export_model, load_exported
 from rvc_pipeline.models import ModelConfig, build_synthesizer, rvc_hparams, tiny_hparams
 
 CASES = {  # parity model name -> (sample rate, version, f0)
@@ -22,10 +22,7 @@ CASES = {  # parity model name -> (sample rate, version, f0)
 
 
 def _parity(name: str) -> str:
-    path = SHARED_PARITY / name
-    if not path.is_file():
-        pytest.skip(f"parity pack not found at {SHARED_PARITY}")
-    return path.read_text()
+    return need_shared_parity(name).read_text()
 
 
 @pytest.mark.parametrize("model", list(CASES))
@@ -93,3 +90,35 @@ def test_reload_rejects_an_incomplete_export(tmp_path):
     torch.save({"model": {}}, tmp_path / "G_1.pth")
     with pytest.raises(ValueError, match=r"G_1\.pth: not an exported RVC model"):
         load_exported(tmp_path / "G_1.pth")
+
+
+def test_export_every_writes_each_saved_epoch_as_rvc_names_it_and_each_converts(tmp_path, capsys):
+    import numpy as np
+    import soundfile as sf
+
+    from rvc_pipeline.cli import main
+    from rvc_pipeline.training.export import epoch_models
+    from rvc_pipeline.training.supersede import supersede_if_changed
+    from rvc_pipeline.training.loop import train
+    from test_train import make_experiment, options, tsv_rows
+
+    filelist, config = make_experiment(tmp_path / "exp")
+    state = tmp_path / "voice"
+    chosen = options(epochs=3, save_every_epoch=2, export_every=True)
+    train(filelist, config, state, chosen)
+    steps = {row["epoch"]: row["step"] for row in tsv_rows(state)}
+    expected = [state / "weights" / f"voice_e{e}_s{steps[str(e)]}.pth" for e in (2, 3)]  # saved: 2 and the last
+    assert epoch_models(state) == expected
+    source = tmp_path / "input.wav"
+    sf.write(source, 0.3 * np.sin(2 * np.pi * 150 * np.arange(16000) / 16000), 16000)
+    for epoch, path in zip((2, 3), expected):
+        exported, _ = load_exported(path)
+        assert exported["info"] == f"{epoch}epoch" and {v.device.type for v in exported["weight"].values()} == {"cpu"}
+        out = tmp_path / f"{path.stem}.wav"
+        assert main(["convert", str(path), str(source), str(out), "--hubert-standin", "tiny"]) == 0
+        assert sf.info(out).frames > 0
+    capsys.readouterr()
+
+    supersede_if_changed(state, filelist, config, options(seed=7))  # other inputs: the old state goes aside
+    assert epoch_models(state) == []
+    assert sorted(p.name for p in (state / "superseded").rglob("voice_e*.pth")) == [p.name for p in expected]

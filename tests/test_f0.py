@@ -3,13 +3,12 @@ import pytest
 import soundfile as sf
 import soxr
 
-from conftest import SHARED_DATA, SHARED_PARITY, harmonic_tone
+from conftest import harmonic_tone, need_shared_data, need_shared_parity
 
-from rvc_pipeline.f0 import F0_METHODS, coarse_f0, compute_f0, extract_f0_dir
+from rvc_pipeline.pitch.classic import F0_METHODS, compute_f0, extract_f0_dir
+from rvc_pipeline.pitch.files import coarse_f0
 
 SR = 16000
-PARITY = SHARED_PARITY / "coarse_f0.npz"
-SPEECH = SHARED_DATA / "ljspeech"
 
 
 def tone(f0: float, n: int) -> np.ndarray:
@@ -42,9 +41,8 @@ def test_silence_is_unvoiced(method):
     assert np.all(coarse_f0(f0) == 1)
 
 
-@pytest.mark.skipif(not PARITY.is_file(), reason=f"parity pack file {PARITY} not present")
 def test_coarse_matches_rvc():
-    ref = np.load(PARITY)
+    ref = np.load(need_shared_parity("coarse_f0.npz"))
     coarse = coarse_f0(ref["f0"])
     assert coarse.dtype == np.int64
     np.testing.assert_array_equal(coarse, ref["coarse"])
@@ -94,9 +92,8 @@ def test_extract_dir_rejects_other_rates(tmp_path):
     assert not (tmp_path / "h").exists() or not any((tmp_path / "h").iterdir())
 
 
-@pytest.mark.skipif(not SPEECH.is_dir(), reason="../shared/data/ljspeech not present")
 def test_methods_agree_on_real_speech():
-    audio, rate = sf.read(SPEECH / "LJ001-0001.wav", dtype="float32")
+    audio, rate = sf.read(need_shared_data("ljspeech/LJ001-0001.wav"), dtype="float32")
     x = soxr.resample(audio, rate, SR).astype(np.float32)[: 5 * SR]
     f0 = {method: compute_f0(x, method) for method in F0_METHODS}
     reference = f0["harvest"]

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from rvc_pipeline.features import extract_features_dir, extract_features_source
-from rvc_pipeline.hubert import HubertFeatureModel, load_hubert
+from rvc_pipeline.features.extract import extract_features_dir, extract_features_source
+from rvc_pipeline.features.hubert import HubertFeatureModel, load_hubert
 
 SR = 16000
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from rvc_pipeline.audio import read_wav
-from rvc_pipeline.filelist import write_filelist
+from rvc_pipeline.training.filelist import write_filelist
 from rvc_pipeline.models import rvc_hparams
 from rvc_pipeline.mute import mute_paths, write_mute_assets
-from rvc_pipeline.training_inputs import write_config
+from rvc_pipeline.training.inputs import write_config
 from test_train import HOP, SR, write_segment
 
 STAGES = ("0_gt_wavs", "3_feature256", "2a_f0", "2b-f0nsf")

@@ -11,9 +11,11 @@ import time
 
 import pytest
 
-from rvc_pipeline.history import (
+from rvc_pipeline.training.history import (
+    QUALITY_COLUMNS,
     TSV_COLUMNS,
     best_epoch,
+    best_epoch_by,
     epoch_line,
     first_overtraining,
     format_duration,
@@ -24,7 +26,7 @@ from rvc_pipeline.history import (
 from rvc_pipeline.logs import rule_log
 from rvc_pipeline.progress import Progress
 from rvc_pipeline.options import TrainOptions
-from rvc_pipeline.train import log_epoch
+from rvc_pipeline.training.epoch_log import log_epoch
 
 # Validation best at epoch 3, then worse for 5 epochs while the training mel loss keeps falling.
 VAL = [30.0, 25.0, 20.0, 21.0, 22.0, 21.5, 23.0, 24.0, 25.0]
@@ -119,13 +121,48 @@ def test_warning_is_on_the_training_page(tmp_path):
 
 
 def test_history_without_the_validation_column_reads_and_rewrites(tmp_path):
-    old_columns = [c for c in TSV_COLUMNS if c != "val_loss_mel"]
+    old_columns = [c for c in TSV_COLUMNS if c != "val_loss_mel" and c not in QUALITY_COLUMNS.values()]
     lines = ["\t".join(old_columns), "\t".join(["1", "3", *["0.5"] * (len(old_columns) - 2)])]
     (tmp_path / "losses.tsv").write_text("\n".join(lines) + "\n")
     rows = read_history(tmp_path / "losses.tsv", last_epoch=1)
     assert rows[0]["val_loss_mel"] == "" and rows[0]["step"] == "3"
+    assert all(rows[0][column] == "" for column in QUALITY_COLUMNS.values())
     write_history(tmp_path / "losses.tsv", rows)
     assert (tmp_path / "losses.tsv").read_text().splitlines()[0].split("\t") == list(TSV_COLUMNS)
+
+
+def quality_history() -> list[dict[str, str]]:
+    """Nine epochs, every third saved and measured: the lowest validation loss at epoch 3, the
+    highest similarity to the voice at epoch 6."""
+    rows = crafted()
+    for row in rows:
+        for column in QUALITY_COLUMNS.values():
+            row[column] = ""
+    for epoch, similarity, cents in ((3, 0.61, 80.0), (6, 0.74, 35.0), (9, 0.70, 40.0)):
+        rows[epoch - 1].update(val_similarity_voice=repr(similarity), val_similarity_recording="0.7",
+                               val_f0_error_cents=repr(cents), val_voicing_error="0.1", val_mcd_db="7.5")
+    return rows
+
+
+def test_each_criterion_picks_its_own_best_epoch():
+    history = quality_history()
+    assert best_epoch_by(history, "val_loss_mel") == (3, 20.0)
+    assert best_epoch_by(history, "speaker_similarity") == (6, 0.74)
+    assert best_epoch_by(history, "speaker_similarity", epochs={3, 9}) == (9, 0.70)
+    assert best_epoch_by(crafted(), "val_loss_mel") == best_epoch(crafted())
+
+
+def test_quality_and_the_epoch_of_each_criterion_are_on_the_training_page(tmp_path):
+    from rvc_pipeline.reporting.training import plot_training
+
+    write_history(tmp_path / "losses.tsv", quality_history())
+    (tmp_path / "trained.json").write_text(json.dumps({"G": "G_36.pth", "epoch": 9}))
+    plot_training(trained=tmp_path / "trained.json", losses=tmp_path / "losses.tsv", epochs=9, patience=5,
+                  export="latest", experiment="voice", summary=tmp_path / "training.html",
+                  figure=tmp_path / "training.png")
+    page = (tmp_path / "training.html").read_text()
+    assert "val_loss_mel: epoch 3 (20.0000); speaker_similarity: epoch 6 (0.7400)" in page
+    assert (tmp_path / "training.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def _wait_for(predicate, what: str) -> None:

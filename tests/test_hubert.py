@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from transformers import HubertConfig, HubertModel
 
-from rvc_pipeline.hubert import UnsafeCheckpointError, hubert_config, load_hubert, standin_model
+from rvc_pipeline.features.hubert import UnsafeCheckpointError, hubert_config, load_hubert, standin_model
 
 # A small HuBERT with the real depth (12 layers), so v1 = layer 9 and v2 = layer 12 are exercised.
 SMALL = {
@@ -289,7 +289,7 @@ def test_hf_folder_without_final_proj_is_an_error(tmp_path, source):
 def test_standin_is_seeded_cached_and_loud(tmp_path, caplog):
     a, b = standin_model("tiny"), standin_model("tiny")
     assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
-    with caplog.at_level(logging.WARNING, logger="rvc_pipeline.hubert"):
+    with caplog.at_level(logging.WARNING, logger="rvc_pipeline.features.hubert"):
         model = load_hubert(tmp_path / "missing.pt", standin="tiny")
     assert model.is_standin
     assert "RANDOMLY INITIALISED" in caplog.text and "missing.pt" in caplog.text

@@ -5,7 +5,7 @@ import faiss
 import numpy as np
 import pytest
 
-from rvc_pipeline.index import MIN_ROWS, index_file_name, n_ivf, read_features, reduce_kmeans, train_index
+from rvc_pipeline.index.retrieval import MIN_ROWS, index_file_name, n_ivf, read_features, reduce_kmeans, train_index
 
 
 def write_features(root: Path, rows_per_file: dict[str, list[int]], dim: int = 256, seed: int = 1) -> np.ndarray:

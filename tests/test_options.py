@@ -56,3 +56,12 @@ def test_model_options_leave_out_how_long_and_how_it_trains():
     assert replace(base, **longer).model_options() == base.model_options()
     assert replace(base, seed=1).model_options() != base.model_options()
     assert set(base.model_options()) == {"version", "f0", "batch_size", "pretrained_g", "pretrained_d", "warm_start", "seed"}
+
+
+def test_the_speaker_encoder_path_leaves_the_params_of_configs_without_it_as_they_were():
+    plain = TrainOptions()
+    assert "speaker_encoder" not in json.loads(plain.to_json())
+    given = replace(plain, speaker_encoder="weights/encoder.pt")
+    assert json.loads(given.to_json())["speaker_encoder"] == "weights/encoder.pt"
+    assert TrainOptions.from_json(given.to_json()) == given
+    assert given.model_options() == plain.model_options()  # measuring is not learning: nothing superseded

@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from conftest import training_lock_holder
+
 from rvc_pipeline.audio import decode_audio, encode_ogg_opus
-from rvc_pipeline.index import train_index
-from rvc_pipeline.report import SourceReport, write_source_report
+from rvc_pipeline.index.retrieval import train_index
+from rvc_pipeline.preprocess.dataset_report import SourceReport, write_source_report
 from rvc_pipeline.reporting.dataset import Segment, dataset_warnings, measure_segment, plot_dataset
 from rvc_pipeline.reporting.index import plot_index
 from rvc_pipeline.reporting.page import Page
@@ -65,7 +67,7 @@ def test_data_page_lists_every_source_with_its_status(tmp_path):
     reports = tmp_path / "reports"
     write_source_report(SourceReport("a.wav", "a", duration_s=12.0, segments=3, peak=0.3), reports / "a.tsv")
     write_source_report(SourceReport("b.mp3", "b", status="skipped", reason="not audio"), reports / "b.tsv")
-    from rvc_pipeline.report import merge_reports
+    from rvc_pipeline.preprocess.dataset_report import merge_reports
 
     merge_reports(
         [reports / "a.tsv", reports / "b.tsv"], {"notes": ("ignored", "folder")}, ["stand-in HuBERT"], tmp_path / "r.tsv"
@@ -154,7 +156,7 @@ def test_audio_on_a_page_is_ogg_opus_that_decodes_to_the_same_sound(tmp_path):
 
 
 def test_pages_without_validation_segments_say_so(tmp_path):
-    from rvc_pipeline.history import TSV_COLUMNS, write_history
+    from rvc_pipeline.training.history import TSV_COLUMNS, write_history
     from rvc_pipeline.reporting.training import plot_training
     from rvc_pipeline.reporting.validation import render_validation_audio
 
@@ -185,3 +187,79 @@ def test_pages_without_validation_segments_say_so(tmp_path):
     )
     page = (tmp_path / "training.html").read_text()
     assert warning is None and "no validation segments" in page and "epoch 1 (export: best)" in page
+    assert "<td>batch size (per device)</td><td>1.0</td>" in page
+
+
+def test_batch_sizes_say_where_the_batch_was_halved():
+    from rvc_pipeline.training.history import batch_size_cell, batch_sizes
+
+    rows = [{"epoch": "1", "batch_size": batch_size_cell(4, 4)}, {"epoch": "2", "batch_size": batch_size_cell(4, 2)}]
+    rows += [{"epoch": "3", "batch_size": "2"}, {"epoch": "4", "batch_size": batch_size_cell(2, 1)}]
+    assert batch_sizes(rows) == (
+        "4, halved to 2 in epoch 2 (out of device memory), halved to 1 in epoch 4 (out of device memory)"
+    )
+    assert batch_sizes([{"epoch": "1", "batch_size": ""}]) == "-"
+
+
+def _epochs_so_far(state, epochs):
+    from rvc_pipeline.training.history import TSV_COLUMNS, write_history
+
+    rows = [
+        {**dict.fromkeys(TSV_COLUMNS, "1.0"), "epoch": str(e), "step": str(3 * e), "loss_mel": f"{40 - e}.5"}
+        for e in range(1, epochs + 1)
+    ]
+    write_history(state / "losses.tsv", rows)
+
+
+def _training_frame(report_html):
+    """The Training page inside the report (its iframe's document, unescaped)."""
+    import html as html_module
+
+    frames = re.findall(r'<h2 id="exp-Training-training">.*?<iframe srcdoc="([^"]*)"', report_html, re.S)
+    assert len(frames) == 1
+    return html_module.unescape(frames[0])
+
+
+def test_the_report_command_shows_a_training_in_progress(tmp_path):
+    """The training lock held (as by a running trainer): the report holds the epochs finished so far."""
+    from rvc_pipeline.cli import main
+    from rvc_pipeline.training.status import TrainingStatus, write_status
+
+    state = tmp_path / "results" / "exp"
+    (state / "report").mkdir(parents=True)
+    (state / "report" / "data.html").write_text("<html><body>the data page</body></html>")
+    (state / "report" / "training.html").write_text("<html><body>a page of an earlier training</body></html>")
+    write_status(state, TrainingStatus("running", epochs=50, patience=5))
+    _epochs_so_far(state, 3)
+    with training_lock_holder(state) as holder:
+        assert main(["report", "--results", str(tmp_path / "results")]) == 0
+    report = (tmp_path / "results" / "report.html").read_text()
+    assert "the data page" in report
+    training = _training_frame(report)
+    assert f"training in progress (pid {holder.pid} on " in training
+    assert "earlier training" not in training
+    assert re.search(r"<td>epochs finished</td><td>3 of 50</td>", training)
+    epochs = re.findall(r'<tr><td class="num">(\d+)</td><td class="num">\d+</td>', training)
+    assert epochs == ["1", "2", "3"]
+    assert '<td class="num">37.5</td>' in training  # epoch 3's mel loss
+
+
+def test_the_report_command_names_a_failed_training(tmp_path):
+    from rvc_pipeline.reporting.snapshot import build_report
+    from rvc_pipeline.training.status import TrainingStatus, write_status
+
+    state = tmp_path / "results" / "exp"
+    state.mkdir(parents=True)
+    error = "RuntimeError: CUDA out of memory (details in results/exp/logs/train_model.log)"
+    write_status(state, TrainingStatus("failed", epochs=50, patience=5, error=error))
+    _epochs_so_far(state, 2)
+    shown = build_report(tmp_path / "results", tmp_path / "r.html")
+    assert shown == ["exp/Training/training"]
+    training = _training_frame((tmp_path / "r.html").read_text())
+    assert f"<b>Warning:</b> training failed: {error}" in training
+    assert re.search(r"<td>epochs finished</td><td>2 of 50</td>", training)
+
+    # Killed outright: "running" left behind, nobody holds the lock.
+    write_status(state, TrainingStatus("running", epochs=50, patience=5))
+    build_report(tmp_path / "results", tmp_path / "r.html")
+    assert "ended without a word (killed?)" in _training_frame((tmp_path / "r.html").read_text())

@@ -13,16 +13,16 @@ import soxr
 import torch
 from parity_pack import load_json, load_npz, max_abs_diff, save_rmvpe_formula_weights
 
-from rvc_pipeline.convert import pitch_track
+from rvc_pipeline.convert.pipeline import pitch_track
 from rvc_pipeline.demo import synthesize_voice
-from rvc_pipeline.f0 import coarse_f0
+from rvc_pipeline.pitch.files import coarse_f0
 from rvc_pipeline.models.mel import hz_to_mel, mel_filter_bank, mel_to_hz
-from rvc_pipeline.rmvpe import PitchEstimator, load_rmvpe
-from rvc_pipeline.rmvpe.decode import BIN_CENTS, THRESHOLD, salience_to_hz
-from rvc_pipeline.rmvpe.estimator import chunk_spans, plan_batches
-from rvc_pipeline.rmvpe.loader import rmvpe_network
-from rvc_pipeline.rmvpe.mel import log_mel
-from rvc_pipeline.rmvpe.network import Rmvpe
+from rvc_pipeline.pitch.rmvpe import PitchEstimator, load_rmvpe
+from rvc_pipeline.pitch.rmvpe.decode import BIN_CENTS, THRESHOLD, salience_to_hz
+from rvc_pipeline.pitch.rmvpe.estimator import chunk_spans, plan_batches
+from rvc_pipeline.pitch.rmvpe.loader import rmvpe_network
+from rvc_pipeline.pitch.rmvpe.mel import log_mel
+from rvc_pipeline.pitch.rmvpe.network import Rmvpe
 
 
 @pytest.fixture(scope="module")
@@ -101,11 +101,11 @@ def test_long_input_in_windows_is_within_1e3_of_the_whole(estimator):
 
 def test_conversion_pitch_track_from_rmvpe(estimator, reference):
     audio = reference["audio"]
-    coarse, hz = pitch_track(audio, "rmvpe", 12, estimator)
+    coarse, hz = pitch_track(audio, "rmvpe", 12, estimator.f0)
     assert len(coarse) == len(hz) == len(audio) // 160  # the synthesiser's frames
     np.testing.assert_allclose(hz, 2 * reference["f0"][: len(hz)], rtol=1e-3)
     np.testing.assert_array_equal(coarse, coarse_f0(hz))
-    with pytest.raises(ValueError, match="f0_method rmvpe needs RMVPE weights"):
+    with pytest.raises(ValueError, match=r"f0_method rmvpe needs its weights \(pretrained key 'rmvpe': rvc-pipeline pretrained fetch\)"):
         pitch_track(audio, "rmvpe", 0)
 
 

@@ -5,7 +5,7 @@ import pytest
 from conftest import harmonic_tone
 
 from rvc_pipeline.options import SlicerParams
-from rvc_pipeline.slicer import SlicerFrames, frame_rms, slice_wave
+from rvc_pipeline.preprocess.slicer import SlicerFrames, frame_rms, slice_wave
 
 SR = 40000
 

@@ -1,10 +1,11 @@
 """Source discovery: names from file names, entries left out with a status."""
 
 import os
+from pathlib import Path
 
 import pytest
 
-from rvc_pipeline.sources import demo_sources, discover_sources
+from rvc_pipeline.preprocess.sources import demo_sources, discover_sources
 
 
 def test_sources_are_the_files_directly_in_input_dir(tmp_path):
@@ -78,3 +79,26 @@ def test_missing_input_dir_is_named(tmp_path):
 
 def test_demo_sources():
     assert demo_sources("d", 2) == {"demo_1": "d/demo_1.wav", "demo_2": "d/demo_2.wav"}
+
+
+def test_a_recording_replaced_by_an_older_file_ages_its_slice_report(tmp_path):
+    from rvc_pipeline.preprocess.source_changes import age_replaced_sources
+
+    record, pattern = tmp_path / "seen.json", str(tmp_path / "{source}.tsv")
+    sources = {name: str(tmp_path / f"{name}.wav") for name in ("kept", "older", "newer", "new")}
+    for name in ("kept", "older", "newer"):
+        Path(sources[name]).write_bytes(b"RIFF....")
+        os.utime(sources[name], (1000, 1000))
+        Path(pattern.format(source=name)).write_text("report")
+        os.utime(pattern.format(source=name), (2000, 2000))
+    assert age_replaced_sources(record, sources, pattern) == []  # first sight: recorded only
+
+    Path(sources["older"]).write_bytes(b"RIFF.... longer")
+    os.utime(sources["older"], (500, 500))  # cp -p of an older file
+    os.utime(sources["newer"], (3000, 3000))  # Snakemake sees this one itself
+    Path(sources["new"]).write_bytes(b"RIFF")
+    messages = age_replaced_sources(record, sources, pattern)
+    assert len(messages) == 1 and "older.wav" in messages[0] and "size 8 -> 15 bytes" in messages[0]
+    assert os.stat(pattern.format(source="older")).st_mtime == 499
+    assert [os.stat(pattern.format(source=n)).st_mtime for n in ("kept", "newer")] == [2000, 2000]
+    assert age_replaced_sources(record, sources, pattern) == []  # said once; the aged report stays

@@ -1,10 +1,12 @@
 """Static checks: snakemake --lint, snakefmt, the SLURM profile, the two README commands."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import REPO
 
 BIN = Path(sys.executable).parent
@@ -14,6 +16,7 @@ def run(*cmd, env=None):
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=300)
 
 
+@pytest.mark.slow
 def test_snakemake_lint_is_clean():
     result = run(str(BIN / "snakemake"), "--lint")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -25,6 +28,7 @@ def test_snakefmt_check_is_clean():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_slurm_profile_dry_run(tmp_path):
     env = {"RVC_SLURM_ACCOUNT": "ci", "RVC_SLURM_PARTITION": "debug", "RVC_SLURM_GPU_PARTITION": "gpu"}
     result = run(
@@ -38,10 +42,10 @@ def test_slurm_profile_dry_run(tmp_path):
     for line in result.stdout.splitlines():
         stripped = line.strip()
         if stripped.startswith("rule ") and stripped.endswith(":"):
-            rule = stripped[5:-1]
+            rule = stripped[5:-1].split("_batch_")[0]  # a GPU batch's rule: its step
         elif stripped.startswith("resources:") and rule:
             resources.setdefault(rule, set()).add(stripped)
-    for rule in ("extract_features", "train_model"):  # GPU jobs on the GPU partition
+    for rule in ("extract_features", "train_model"):  # GPU jobs (features in a batch) on the GPU partition
         assert len(resources[rule]) == 1, resources
         (line,) = resources[rule]
         assert "slurm_partition=gpu" in line and "gpu=1" in line.split(", ")
@@ -55,6 +59,7 @@ def test_readme_starts_with_the_two_commands():
     assert "make test" in (REPO / ".ci" / "run").read_text()
 
 
+@pytest.mark.slow
 def test_parsing_the_workflow_imports_nothing_heavy(tmp_path):
     # Every Snakemake start, dry run and cluster job pays for what the rules import at parse time.
     heavy = ("scipy", "torch", "av", "transformers", "soxr", "faiss", "parselmouth", "pyworld")
@@ -70,3 +75,44 @@ def test_parsing_the_workflow_imports_nothing_heavy(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "LOADED []" in result.stdout, result.stdout[-2000:]
+
+
+def test_rule_files_take_input_and_output_paths_from_common_smk():
+    """Only log: and benchmark: paths may be spelled in a rule file; every other path of an
+    experiment is a pattern of rules/common.smk (which builds them from rvc_pipeline.layout)."""
+    literal = []
+    for path in sorted((REPO / "rules").glob("*.smk")):
+        if path.name == "common.smk":
+            continue
+        directive = None
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            stripped = line.strip()
+            if re.fullmatch(r"\w+:", stripped) and line.startswith("    "):  # rules sit at any depth (loops)
+                directive = stripped[:-1]
+            if "results/" in stripped and not stripped.startswith("#") and directive not in ("log", "benchmark"):
+                literal.append(f"{path.name}:{number} ({directive}): {stripped}")
+    assert literal == []
+
+
+def test_every_import_of_the_rules_and_scripts_resolves():
+    """The run: blocks and scripts import their entry points by paths that must not change
+    (Snakemake reruns a job whose rule code or script changed): each still names a callable."""
+    import importlib
+
+    text = "\n".join(p.read_text() for p in [*(REPO / "rules").glob("*.smk"), *(REPO / "scripts").glob("*.py")])
+    imports = set(re.findall(r"^\s*from (rvc_pipeline[\w.]*) import (\w+)$", text, re.MULTILINE))
+    assert ("rvc_pipeline.preprocess", "slice_source") in imports
+    unresolved = [
+        f"{module}.{name}"
+        for module, name in sorted(imports)
+        if not callable(getattr(importlib.import_module(module), name, None))
+        and not isinstance(getattr(importlib.import_module(module), name, None), (dict, str))
+    ]
+    assert unresolved == []
+
+
+def test_a_stage_package_names_what_it_does_not_export():
+    import rvc_pipeline.preprocess
+
+    with pytest.raises(AttributeError, match="module 'rvc_pipeline.preprocess' has no attribute 'nothing'"):
+        rvc_pipeline.preprocess.nothing  # noqa: B018

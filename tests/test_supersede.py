@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from rvc_pipeline.supersede import INPUTS_FILE
-from rvc_pipeline.training_inputs import write_config
-from rvc_pipeline.training_run import train_experiment
+from rvc_pipeline.training.supersede import INPUTS_FILE
+from rvc_pipeline.training.inputs import write_config
+from rvc_pipeline.training.run import train_experiment
 from test_train import make_experiment, options, small_hparams, tsv_rows, write_lists
 
 

@@ -17,16 +17,18 @@ import torch
 
 from conftest import need_shared_data
 from rvc_pipeline.audio import read_wav, write_wav
-from rvc_pipeline.checkpoint import load_checkpoint
-from rvc_pipeline.data import BucketSampler, SegmentDataset, collate, read_filelist
-from rvc_pipeline.f0 import coarse_f0, compute_f0
-from rvc_pipeline.filelist import write_filelist
-from rvc_pipeline.models import ModelConfig, build_discriminator, build_synthesizer, tiny_hparams
+from rvc_pipeline.training.checkpoint import load_checkpoint, load_state_strict, model_state
+from rvc_pipeline.training.data import BucketSampler, SegmentDataset, collate, read_filelist
+from rvc_pipeline.pitch.classic import compute_f0
+from rvc_pipeline.pitch.files import coarse_f0
+from rvc_pipeline.training.filelist import write_filelist
+from rvc_pipeline.models import ModelConfig, build_discriminator, build_synthesizer, rvc_hparams, tiny_hparams
 from rvc_pipeline.models.mel import MelConfig
 from rvc_pipeline.mute import write_mute_assets
 from rvc_pipeline.options import TrainOptions
-from rvc_pipeline.train import LOSS_COLUMNS, train
-from rvc_pipeline.training_inputs import write_config
+from rvc_pipeline.training.history import LOSS_COLUMNS
+from rvc_pipeline.training.loop import train
+from rvc_pipeline.training.inputs import write_config
 
 SR = 32000
 HOP = 320
@@ -364,8 +366,8 @@ def test_resume_refuses_a_changed_model(experiment, tmp_path):
 
 
 def test_options_are_validated():
-    with pytest.raises(ValueError, match="needs device 'cuda'"):
-        options(precision="fp16").validate()
+    options(precision="fp16").validate()  # on the CPU too (the tests run it); the workflow's jobs use fp32 there
+    assert options(precision="bf16").for_job(gpus=0, threads=1).precision == "fp32"
     with pytest.raises(ValueError, match="precision must be one of"):
         options(precision="fp8").validate()
     with pytest.raises(ValueError, match="exclude each other"):
@@ -411,8 +413,20 @@ def test_mel_loss_falls_on_real_speech(tmp_path):
 
 def test_options_round_trip_through_the_command_line():
     """What train_experiment passes to torchrun parses back into the same options."""
-    from rvc_pipeline.train import _parse_args
+    from rvc_pipeline.training.cli import _parse_args
 
     chosen = options(f0=False, keep_latest_only=True, epochs=7, pretrained_g="g.pth", warm_start=None)
     _, parsed = _parse_args(["--filelist", "f", "--config", "c", "--state-dir", "s", "--options", chosen.to_json()])
     assert parsed == chosen
+
+
+def test_a_pretrained_g_of_another_rate_is_refused_with_model_rvc(tmp_path):
+    # RVC's f0G40k.pth given to a 32k experiment: the upsampling layers differ in shape
+    path = tmp_path / "f0G40k.pth"
+    torch.manual_seed(0)
+    g40 = build_synthesizer(ModelConfig.from_hparams(rvc_hparams(40000, "v1")), "v1", True)
+    torch.save({"model": {k: v.half() for k, v in g40.state_dict().items()}}, path)
+    del g40
+    g32 = build_synthesizer(ModelConfig.from_hparams(rvc_hparams(32000, "v1")), "v1", True)
+    with pytest.raises(ValueError, match=rf"{path}: does not fit the model .*shape mismatch: dec\."):
+        load_state_strict(g32, model_state(load_checkpoint(path), path), path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
@@ -13,8 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from rvc_pipeline.checkpoint import load_checkpoint
-from rvc_pipeline.train import LOSS_COLUMNS, train
+from rvc_pipeline import faults
+from rvc_pipeline.training.checkpoint import load_checkpoint
+from rvc_pipeline.training.history import LOSS_COLUMNS
+from rvc_pipeline.training.loop import train
 from test_train import make_experiment, options, tsv_rows
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -23,7 +26,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 def _cli(filelist: Path, config: Path, state: Path, **chosen: int) -> list[str]:
     return [
         "-m",
-        "rvc_pipeline.train",
+        "rvc_pipeline.training.cli",
         "--filelist",
         str(filelist),
         "--config",
@@ -42,7 +45,7 @@ def _kill_in_epoch(cmd: list[str], epoch: int) -> str:
     assert proc.stderr is not None
     for line in proc.stderr:
         seen.append(line)
-        if re.search(rf"INFO rvc_pipeline\.train: epoch {epoch} step \d+ ", line):
+        if re.search(rf"INFO rvc_pipeline\.training\.loop: epoch {epoch} step \d+ ", line):
             proc.send_signal(signal.SIGKILL)
             break
     proc.wait(timeout=120)
@@ -108,3 +111,23 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     assert len(ckpt["rvc_pipeline"]["rng"]) == 2
     assert not any(k.startswith("module.") for k in ckpt["model"])
     assert [r["step"] for r in tsv_rows(state)] == ["2"]
+
+
+def test_a_save_on_a_full_disk_leaves_no_half_pair_and_no_row_for_the_lost_epoch(tmp_path, monkeypatch):
+    filelist, config = make_experiment(tmp_path / "exp")
+    state = tmp_path / "state"
+    # RVC_PIPELINE_FAULT=checkpoint:4:enospc, set in this process: the 4th file written (G of
+    # epoch 2, after its D) fails as on a full disk
+    monkeypatch.setattr(faults, "_POINT", "checkpoint")
+    monkeypatch.setattr(faults, "_NTH", "4")
+    monkeypatch.setattr(faults, "_KIND", "enospc")
+    monkeypatch.setattr(faults, "_passes", itertools.count(1))
+    with pytest.raises(OSError, match=rf"no space left on the device writing {state}/D_6.pth and {state}/G_6.pth"):
+        train(filelist, config, state, options(epochs=3, save_every_epoch=1))
+    assert sorted(p.name for p in state.iterdir() if p.suffix in (".pth", ".tmp")) == ["D_3.pth", "G_3.pth"]
+    assert [r["epoch"] for r in tsv_rows(state)] == ["1"]
+
+    monkeypatch.setattr(faults, "_POINT", "")
+    train(filelist, config, state, options(epochs=3, save_every_epoch=1))
+    assert [r["epoch"] for r in tsv_rows(state)] == ["1", "2", "3"]
+    assert {p.name for p in state.glob("*.pth")} == {f"{kind}_{step}.pth" for kind in "GD" for step in (3, 6, 9)}

@@ -12,12 +12,12 @@ import pytest
 import soundfile as sf
 import torch
 
-from rvc_pipeline.checkpoint import complete_pairs, load_checkpoint
-from rvc_pipeline.export import export_experiment, load_exported
-from rvc_pipeline.history import LOSS_COLUMNS, read_history, write_history
-from rvc_pipeline.train import train
-from rvc_pipeline.training_run import train_experiment
-from rvc_pipeline.validation import held_out, name_hash
+from rvc_pipeline.training.checkpoint import complete_pairs, load_checkpoint
+from rvc_pipeline.training.export import export_experiment, load_exported
+from rvc_pipeline.training.history import LOSS_COLUMNS, read_history, write_history
+from rvc_pipeline.training.loop import train
+from rvc_pipeline.training.run import train_experiment
+from rvc_pipeline.training.heldout import held_out, name_hash
 from test_train import HOP, SR, make_experiment, options
 
 
@@ -96,7 +96,7 @@ def trained(experiment, tmp_path_factory) -> dict[str, Path]:
             experiment["filelist"],
             experiment["config"],
             with_val,
-            options(**common),
+            options(**common, speaker_encoder=str(with_val / "absent.pt")),
             validation=experiment["validation"],
         )
         train(experiment["filelist"], experiment["config"], without, options(**common))
@@ -131,7 +131,7 @@ def test_each_saved_epoch_renders_the_first_held_out_segment(experiment, trained
 
 def test_validation_loss_is_the_mel_l1_of_the_inference_path(experiment, trained):
     """Recompute epoch 3's validation loss from its checkpoint, independently of the training loop."""
-    from rvc_pipeline.data import SegmentDataset, read_filelist
+    from rvc_pipeline.training.data import SegmentDataset, read_filelist
     from rvc_pipeline.models import ModelConfig, build_synthesizer
     from rvc_pipeline.models.mel import MelConfig
 
@@ -236,3 +236,14 @@ def test_tensorboard_missing_is_said_and_training_goes_on(experiment, tmp_path, 
     train(experiment["filelist"], experiment["config"], tmp_path, options(epochs=1, tensorboard=True))
     assert "the tensorboard package is not installed (pip install tensorboard)" in caplog.text
     assert not list(tmp_path.glob("events.out.tfevents.*")) and complete_pairs(tmp_path)
+
+
+def test_saved_epochs_carry_the_quality_of_every_held_out_rendering(trained, caplog):
+    """Without the speaker encoder's weights the similarities
+    are empty; pitch error and MCD need no weights."""
+    rows = read_history(trained["with"] / "losses.tsv")
+    for row in rows:
+        assert float(row["val_mcd_db"]) > 0
+        assert 0 <= float(row["val_voicing_error"]) <= 1
+        assert row["val_similarity_voice"] == row["val_similarity_recording"] == ""
+    assert all(row["val_mcd_db"] == "" for row in read_history(trained["without"] / "losses.tsv"))

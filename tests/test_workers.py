@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 from conftest import harmonic_tone
 
-from rvc_pipeline.f0 import extract_f0_dir
+from rvc_pipeline.pitch.classic import extract_f0_dir
 from rvc_pipeline.logs import rule_log
 from rvc_pipeline.workers import WorkerPool, _alive, imap, useful_width
 
@@ -144,3 +144,19 @@ def test_workers_do_not_import_the_main_module(tmp_path):
     assert run.returncode == 0, run.stderr
     importers = [int(pid) for pid in marks.read_text().split()]
     assert len(importers) == 1 and importers[0] != int(run.stdout.split()[-1])  # the parent alone
+
+
+def test_a_stage_entry_point_reaches_a_worker_by_name_without_importing_its_module_here():
+    """A run block's `from rvc_pipeline.preprocess import slice_source` must not import slicing's
+    modules into Snakemake's process: the worker that runs it imports them."""
+    code = """
+import pickle, sys
+from rvc_pipeline.preprocess import slice_source
+sent = pickle.dumps(slice_source)
+assert "rvc_pipeline.preprocess.segments" not in sys.modules and "scipy" not in sys.modules
+received = pickle.loads(sent)
+assert received.target.__module__ == "rvc_pipeline.preprocess.segments" and received.target.__name__ == "slice_source"
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "ok", done.stderr

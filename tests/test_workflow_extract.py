@@ -5,9 +5,12 @@ import shutil
 import time
 
 import numpy as np
+import pytest
 from test_workflow_preprocess import make_sources
 
-from rvc_pipeline.report import read_reports
+from rvc_pipeline.preprocess.dataset_report import read_reports
+
+pytestmark = pytest.mark.slow  # every test here runs Snakemake
 
 
 def job_threads(dry_run: str) -> dict[str, int]:

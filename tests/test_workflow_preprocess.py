@@ -2,14 +2,21 @@
 
 Bad inputs are in test_bad_inputs.py (one corpus, one run)."""
 
+import json
 import os
+import subprocess
 import time
 
 import pytest
 import soundfile as sf
 
+from conftest import Workflow
+
 from rvc_pipeline.demo import synthesize_voice
-from rvc_pipeline.report import read_reports
+from rvc_pipeline.preprocess.dataset_report import read_reports
+from rvc_pipeline.preprocess.source_changes import SEEN_FILE
+
+pytestmark = pytest.mark.slow  # every test here runs Snakemake
 
 
 def make_sources(folder, names=("alpha", "beta", "gamma"), seconds=6.0):
@@ -40,6 +47,41 @@ def test_touching_one_source_reruns_only_its_job(three_sources):
     later = time.time() + 5
     os.utime(wf.workdir / "voices" / "beta.wav", (later, later))
     assert slice_jobs(wf.dry_run_jobs("preprocess")) == ["experiment=exp, source=beta"]
+
+
+def test_a_recording_replaced_by_an_older_file_is_sliced_again(three_sources):
+    """cp -p / rsync -a / a restore: the new file is not newer than the segments, yet they are remade."""
+    wf = three_sources
+    beta = wf.workdir / "voices" / "beta.wav"
+    results = wf.workdir / "results" / "exp"
+    segments_before = len(list((results / "0_gt_wavs" / "beta").glob("*.wav")))
+    older = beta.stat().st_mtime - 3600
+    sf.write(beta, synthesize_voice(12.0, 32000, seed=7), 32000)
+    os.utime(beta, (older, older))
+
+    dry = wf.run("-n", "preprocess")
+    assert "recording 'voices/beta.wav' changed since its segments were made" in dry.stdout + dry.stderr
+    assert slice_jobs(wf.dry_run_jobs("preprocess")) == ["experiment=exp, source=beta"]
+    wf.run("preprocess")
+    segments_after = len(list((results / "0_gt_wavs" / "beta").glob("*.wav")))
+    assert segments_after > segments_before  # 12 s of speech instead of 6 s
+    rows = {row.name: row for row in read_reports(results / "dataset_report.tsv")}
+    assert rows["beta"].duration_s == pytest.approx(sf.info(beta).duration, abs=0.01)
+    assert wf.dry_run_jobs("preprocess") == []
+
+
+def test_a_copy_of_a_finished_folder_reruns_nothing(three_sources, tmp_path_factory):
+    """cp -a to scratch: new inodes and change times, the same sizes and modification times."""
+    copy = tmp_path_factory.mktemp("scratch") / "run"
+    subprocess.run(["cp", "-a", str(three_sources.workdir), str(copy)], check=True)
+    moved = Workflow(copy)
+    assert moved.dry_run_jobs("preprocess") == []
+    # Results of the commit before the record existed: recorded, nothing rerun.
+    (copy / "results" / "exp" / "reports" / SEEN_FILE).unlink()
+    assert moved.dry_run_jobs("preprocess") == []
+    assert set(json.loads((copy / "results" / "exp" / "reports" / SEEN_FILE).read_text())) == {
+        "alpha", "beta", "gamma"
+    }
 
 
 def test_adding_a_source_does_not_rename_others(three_sources):
@@ -81,7 +123,7 @@ def test_strict_mode_fails_on_an_undecodable_source(workflow):
         ({"sample_rate": "44k"}, {}, "'44k' is not one of ['32k', '40k', '48k']"),
         ({"f0_methd": "pm"}, {}, "'f0_methd' was unexpected"),
         ({}, {"preprocess": {"slicer": {"hop": 10}}}, "'hop' was unexpected"),
-        ({"f0_method": "crepe"}, {}, "'crepe' is not one of ['pm', 'harvest', 'dio', 'rmvpe']"),
+        ({"f0_method": "yin"}, {}, "'yin' is not one of ['pm', 'harvest', 'dio', 'rmvpe', 'crepe', 'crepe-tiny']"),
     ],
 )
 def test_bad_config_fails_before_any_job_naming_the_key(workflow, experiment, top, message):

@@ -11,7 +11,9 @@ from parity_pack import save_rmvpe_formula_weights
 from test_workflow_extract import extract_config
 from test_workflow_preprocess import make_sources
 
-from rvc_pipeline.f0 import coarse_f0
+from rvc_pipeline.pitch.files import coarse_f0
+
+pytestmark = pytest.mark.slow  # every test here runs Snakemake
 
 
 def test_rmvpe_extract_lengths_no_rerun_and_new_weights_rerun_only_rmvpe_jobs(workflow):
@@ -54,8 +56,9 @@ def test_missing_weights_stop_the_run_before_any_job(workflow, experiment, conve
     workflow.write_config({**extract_config(**experiment), "convert": convert, "pretrained": {"rmvpe": "w/rmvpe.pt"}})
     result = workflow.run("extract", check=False)
     assert result.returncode != 0
-    assert "pretrained.rmvpe: RMVPE weights 'w/rmvpe.pt' not found" in result.stderr + result.stdout
-    assert "(experiments: exp)" in result.stderr + result.stdout
+    said = result.stderr + result.stdout
+    assert "f0_method rmvpe needs its weights 'w/rmvpe.pt' (pretrained key 'rmvpe'), not found" in said
+    assert "(experiments: exp)" in said and "rvc-pipeline pretrained fetch" in said
     assert not (workflow.workdir / "results").exists()
 
 
@@ -69,14 +72,14 @@ def test_a_model_without_pitch_needs_no_rmvpe_weights(workflow):
 
 def test_slurm_profile_sends_rmvpe_jobs_to_the_gpu_partition(workflow, monkeypatch):
     make_sources(workflow.workdir / "voices", names=("solo",), seconds=2.0)
-    (workflow.workdir / "pretrained").mkdir()
-    (workflow.workdir / "pretrained" / "rmvpe.pt").touch()  # a dry run only checks that it exists
+    # the run checks the file before planning (an empty one is refused)
+    save_rmvpe_formula_weights(workflow.workdir / "pretrained" / "rmvpe.pt", half=True)
     workflow.write_config(extract_config(f0_method="rmvpe"))
     for key, value in {"ACCOUNT": "ci", "PARTITION": "cpu", "GPU_PARTITION": "gpu"}.items():
         monkeypatch.setenv(f"RVC_SLURM_{key}", value)
     out = workflow.run("extract", "-n", "--workflow-profile", str(REPO / "profiles" / "slurm")).stdout
-    # jobs of a group job are listed indented under it
-    assert "\n    rule slice_audio:" in out and "\nrule extract_f0_rmvpe:" in out
-    block = out.split("\nrule extract_f0_rmvpe:")[1].split("\n\n")[0]
+    # jobs of a group job are listed indented under it: slicing in a CPU group; rmvpe in a GPU batch
+    assert "\n    rule slice_audio:" in out and "\nrule extract_f0_device_batch_exp_0:" in out
+    block = out.split("\nrule extract_f0_device_batch_exp_0:")[1].split("\n\n")[0]
     resources = next(line for line in block.splitlines() if "resources:" in line)
     assert "slurm_partition=gpu" in resources and "gpu=1" in resources

@@ -5,12 +5,15 @@ import json
 import re
 import zipfile
 
+import pytest
 import soundfile as sf
 import torch
 from test_workflow_preprocess import make_sources
 
 from rvc_pipeline.demo import synthesize_voice
-from rvc_pipeline.export import load_exported
+from rvc_pipeline.training.export import load_exported
+
+pytestmark = pytest.mark.slow  # every test here runs Snakemake
 
 
 def train_config(**experiment):
@@ -56,8 +59,10 @@ def check_report(workflow, sources, converted):
     assert audio_players(validation) >= 2  # the recording and the model, per saved epoch shown
     training = content("results/exp/report/training.html").decode()
     assert "<th>ETA</th>" in training and "<th>val_loss_mel</th>" in training
+    quality = content("results/exp/report/conversion_quality.html").decode()
     for name in converted:
         assert audio_players(content(f"results/exp/report/conversion/{name}.html").decode()) == 2
+        assert f"<tr><td>{name}</td>" in quality  # its similarities and pitch error
 
 
 def test_train_target_trains_and_exports_an_rvc_model(workflow):
@@ -96,8 +101,10 @@ def test_train_target_trains_and_exports_an_rvc_model(workflow):
     assert sorted(r for r, _ in workflow.dry_run_jobs("all") if r != "all") == [
         "convert_audio",
         "convert_audio",
+        "measure_conversion",
         "plot_index",
         "render_conversion_audio",
+        "render_conversion_quality",
         "train_index",
     ]
     workflow.run("all")
@@ -121,6 +128,16 @@ def test_train_target_trains_and_exports_an_rvc_model(workflow):
     assert json.loads((exp / "trained.json").read_text())["epoch"] == 2
     assert any("gamma" in line for line in (exp / "filelist.txt").read_text().split("\n"))
 
+    # Fewer epochs than trained: the trained epochs stay, nothing is trained or lost.
+    losses = (exp / "losses.tsv").read_text()
+    fewer = train_config()
+    fewer["train"]["epochs"] = 1
+    workflow.write_config(fewer)
+    workflow.run("train")
+    assert "already trained to epoch 2 (asked for 1): nothing to do" in (exp / "logs" / "train_model.log").read_text()
+    assert json.loads((exp / "trained.json").read_text())["epoch"] == 2
+    assert (exp / "losses.tsv").read_text() == losses and len(list(exp.glob("G_*.pth"))) == 2
+
 
 def test_dry_runs_of_the_buttons_list_their_jobs(workflow):
     make_sources(workflow.workdir / "voices", names=("alpha", "beta"), seconds=3.0)
@@ -140,5 +157,15 @@ def test_dry_runs_of_the_buttons_list_their_jobs(workflow):
     assert counts("extract") == {**per_source, **pages, "extract": 1}
     assert counts("train") == {**per_source, **pages, **step3, **step3_pages, "train": 1}
     assert counts("index") == {**per_source, **pages, **index, "index": 1}
-    converted = {"convert_audio": 2, "render_conversion_audio": 1}
+    converted = {"convert_audio": 2, "measure_conversion": 1, "render_conversion_audio": 1, "render_conversion_quality": 1}
     assert counts("all") == {**per_source, **pages, **step3, **step3_pages, **index, **converted, "all": 1}
+
+
+@pytest.mark.slow
+def test_best_by_speaker_similarity_without_the_encoder_fails_at_planning(workflow):
+    config = train_config()
+    config["train"].update(export="best", best_by="speaker_similarity")
+    workflow.write_config(config)
+    result = workflow.run("-n", check=False)
+    assert result.returncode != 0
+    assert "rvc-pipeline pretrained fetch speaker_encoder" in result.stdout + result.stderr

@@ -149,8 +149,9 @@ def load_audio(path: str | os.PathLike, sr: int) -> np.ndarray:
 
 def write_wav(path: str | os.PathLike, samples: np.ndarray, sr: int) -> None:
     """Write a float32 (IEEE float) WAV, the format RVC's training reads without scaling; atomically."""
-    with atomic_path(path, durable=False) as tmp:
-        sf.write(os.fspath(tmp), np.asarray(samples, dtype=np.float32), sr, subtype="FLOAT", format="WAV")
+    samples = np.asarray(samples, dtype=np.float32)
+    with atomic_path(path, durable=False, needed=samples.nbytes) as tmp:
+        sf.write(os.fspath(tmp), samples, sr, subtype="FLOAT", format="WAV")
 
 
 def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:

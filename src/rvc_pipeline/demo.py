@@ -32,6 +32,11 @@ def _envelope(freqs: np.ndarray, formants: np.ndarray, tilt_db_per_khz: float) -
 
 def synthesize_voice(seconds: float, sr: int, seed: int, base_f0: float = 140.0) -> np.ndarray:
     """A float32 signal of about ``seconds`` with phrases separated by pauses and breaths."""
+    return voice_and_pitch(seconds, sr, seed, base_f0)[0]
+
+
+def voice_and_pitch(seconds: float, sr: int, seed: int, base_f0: float = 140.0) -> tuple[np.ndarray, np.ndarray]:
+    """`synthesize_voice`'s signal and the pitch it was rendered with: Hz every ``FRAME_MS`` (0 = unvoiced)."""
     rng = np.random.default_rng(seed)
     fft_size = pyworld.get_cheaptrick_fft_size(sr)
     freqs = np.linspace(0, sr / 2, fft_size // 2 + 1)
@@ -71,7 +76,7 @@ def synthesize_voice(seconds: float, sr: int, seed: int, base_f0: float = 140.0)
     ap = np.ascontiguousarray(np.concatenate(ap_parts))
     y = pyworld.synthesize(f0, sp, ap, sr, FRAME_MS)
     y = y / (np.abs(y).max() + 1e-9) * 0.6
-    return y.astype(np.float32)
+    return y.astype(np.float32), f0
 
 
 def write_demo_recording(recording: str | os.PathLike, index: int, seconds: float = 40.0, sr: int = 44100) -> None:

@@ -1,30 +1,52 @@
-"""Fault injection for the crash tests: ``RVC_PIPELINE_FAULT=point[:n]`` kills the process.
+"""Fault injection for the crash tests: ``RVC_PIPELINE_FAULT=point[:n[:kind]]``.
 
-The process SIGKILLs itself on its n-th pass (default: first) through ``fault_point(point)``,
-at named moments in the middle of a write (see the callers), so the tests crash the workflow
-where it matters instead of guessing with timers. Unset (always, outside tests) a pass costs one
-string comparison.
+On its n-th pass (default: first) through ``fault_point(point)``, at named moments in the middle
+of a write (see the callers), the process SIGKILLs itself (kind ``kill``, the default), the
+write fails as on a full disk (kind ``enospc``: an ``OSError(ENOSPC)``), or the process running
+the workflow is sent SIGINT or SIGTERM (kinds ``sigint``, ``sigterm``: Ctrl-C, a scheduler
+stopping the run) and the job goes on, or (kind ``oom``, on the n-th pass only) torch's
+out-of-memory error is raised, as a device that is full; so the tests break the workflow where it matters instead
+of guessing with timers. Unset (always, outside tests) a pass costs one string comparison.
 """
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import signal
 
-_POINT, _, _NTH = os.environ.get("RVC_PIPELINE_FAULT", "").partition(":")
+_POINT, _, _REST = os.environ.get("RVC_PIPELINE_FAULT", "").partition(":")
+_NTH, _, _KIND = _REST.partition(":")
 _passes = itertools.count(1)
+_SIGNALS = {"sigint": signal.SIGINT, "sigterm": signal.SIGTERM}
 # Set in the worker processes of ``workers.WorkerPool`` to the process that runs the jobs.
 RUN_PID = "RVC_PIPELINE_RUN_PID"
 
 
 def fault_point(name: str) -> None:
-    """SIGKILL this process here if ``RVC_PIPELINE_FAULT`` names ``name`` (at its n-th pass).
+    """SIGKILL this process (or fail a write) here if ``RVC_PIPELINE_FAULT`` names ``name`` (at its n-th pass).
 
     In a worker process, the process running the workflow is killed first, as a crash would:
     the worker alone dying would only fail the job.
     """
+    if name == _POINT and _KIND == "oom":
+        if next(_passes) == int(_NTH or 1):
+            import torch  # only here: the module is imported where torch is not
+
+            raise torch.OutOfMemoryError(f"CUDA out of memory (injected at {name})")
+        return
     if name == _POINT and next(_passes) >= int(_NTH or 1):
-        if RUN_PID in os.environ:
-            os.kill(int(os.environ[RUN_PID]), signal.SIGKILL)
+        if _KIND == "enospc":
+            raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} (injected at {name})")
+        run = int(os.environ.get(RUN_PID, os.getpid()))
+        if _KIND in _SIGNALS:
+            os.kill(run, _SIGNALS[_KIND])
+            return
+        os.kill(run, signal.SIGKILL)
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def injected(name: str, kind: str) -> bool:
+    """Whether ``RVC_PIPELINE_FAULT`` injects ``kind`` at the point ``name``."""
+    return (_POINT, _KIND) == (name, kind)

@@ -9,6 +9,8 @@ from scipy import signal
 
 from rvc_pipeline.layout import HIGHPASS_HZ, HIGHPASS_ORDER
 
+HIGHPASS_MODES = ("lfilter", "filtfilt")
+
 
 @functools.cache
 def _butter(sr: int) -> tuple[np.ndarray, np.ndarray]:
@@ -23,4 +25,4 @@ def highpass(samples: np.ndarray, sr: int, mode: str = "lfilter") -> np.ndarray:
         return signal.lfilter(b, a, samples)
     if mode == "filtfilt":
         return signal.filtfilt(b, a, samples)
-    raise ValueError(f"highpass mode must be 'lfilter' or 'filtfilt', not {mode!r}")
+    raise ValueError(f"highpass mode must be one of {HIGHPASS_MODES}, not {mode!r}")

@@ -31,6 +31,10 @@ RESULTS = "results"
 # training history sits in the experiment folder; the demo synthesises its recordings.
 REPORTS = "reports"
 LOSSES = "losses.tsv"
+# In the state folder: the first held-out segment as each saved epoch renders it.
+VALIDATION_DIR = "validation"
+# The planning's check of the experiment's pretrained files, read by the report's pages.
+PRETRAINED_CHECKS = "pretrained.json"
 DEMO_RECORDINGS = "demo_recordings"
 DEMO_RECORDING = "demo_{k}"
 

@@ -67,3 +67,14 @@ def lock_holder(state_dir: str | os.PathLike) -> str | None:
             return _holder(handle)
         fcntl.flock(handle, fcntl.LOCK_UN)
         return None
+
+
+def holder_pid(state_dir: str | os.PathLike) -> int | None:
+    """The process id of the trainer holding the lock on this host, or None."""
+    holder = lock_holder(state_dir)
+    if holder is None:
+        return None
+    words = holder.split()
+    if len(words) < 4 or words[0] != "pid" or words[3] != socket.gethostname():
+        return None
+    return int(words[1])

@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from rvc_pipeline.stopping import StopRequested
+
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 CONSOLE_FORMAT = "%(asctime)s %(message)s"
 PROGRESS_LOGGER = "rvc_pipeline.progress"  # the logger of progress lines (progress.py)
@@ -83,7 +85,8 @@ def run_script(log: str | os.PathLike | None, func: Callable[..., Any], **kwargs
 
     Every record goes to ``log``, warnings and errors also to stderr, which Snakemake shows on the
     console; an exception is logged with its traceback before it ends the process, so the log
-    says why the job failed. Without ``log`` everything goes to stderr.
+    says why the job failed. Without ``log`` everything goes to stderr. A stop signal
+    (``StopRequested``) ends the process with its one line and the signal's exit status, no traceback.
     """
     to_rule_log(log)
     if log is not None:
@@ -95,6 +98,9 @@ def run_script(log: str | os.PathLike | None, func: Callable[..., Any], **kwargs
         logging.getLogger().addHandler(console)
     try:
         return func(**kwargs)
+    except StopRequested as stopped:
+        logging.getLogger("rvc_pipeline").warning("%s", stopped)
+        raise SystemExit(stopped.exit_status) from None
     except Exception:
         logging.getLogger("rvc_pipeline").exception("job failed")
         raise

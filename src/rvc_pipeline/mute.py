@@ -45,7 +45,7 @@ def write_mute_assets(
     f0 files are 301 frames of coarse 1 / 0 Hz, and the features are the HuBERT model's output on
     the 16 kHz silence, so they match the feature extractor the experiment uses.
     """
-    from rvc_pipeline.features import extract_features_dir
+    from rvc_pipeline.features.extract import extract_features_dir
 
     wav, feats, coarse, hz = mute_paths(mute_dir, sample_rate, version)
     root = wav.parent.parent

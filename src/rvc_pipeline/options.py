@@ -1,6 +1,8 @@
 """Typed options of the stages, built from the validated config.
 
-Imported by the workflow at every Snakemake start, so it uses the standard library only.
+Imported by the workflow at every Snakemake start, so it uses the standard library only. The
+defaults of the fields the config sets are the schema's (``config/schema.yaml``); a test holds the
+two equal (tests/test_config_schema.py).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from rvc_pipeline.devices import job_device
 from rvc_pipeline.versions import PREPROCESS_VERSION
 
 
@@ -63,7 +66,16 @@ CONTINUING_OPTIONS = RUNTIME_OPTIONS | {
     "precision",
     "patience",
     "tensorboard",
+    "tf32",
+    "checkpointing",
+    "export_every",
+    "speaker_encoder",
 }
+# Options added after results existed: ``to_json`` leaves them out at their default, so the
+# train_model params of a config that does not use them stay what they were (no rerun).
+LATER_OPTIONS = {"tf32": True, "checkpointing": False, "export_every": False, "speaker_encoder": None}
+AUTO = "auto"  # batch_size: the largest that a probe on the GPU fits
+CPU_AUTO_BATCH_SIZE = 4  # batch_size: auto on a CPU (the schema's default batch size)
 
 
 @dataclass(frozen=True)
@@ -75,9 +87,9 @@ class TrainOptions:
     params trigger records strings, not objects) and the argument of the torchrun children.
     """
 
-    version: str = "v2"
+    version: str = "v1"
     f0: bool = True
-    batch_size: int = 1  # per device (RVC multiplies it by the GPU count)
+    batch_size: int | str = 4  # per device (RVC multiplies it by the GPU count), or "auto"
     epochs: int = 20  # train until this epoch; a rerun with a larger value trains on
     save_every_epoch: int = 5  # the last epoch is always saved
     keep_latest_only: bool = False  # RVC's G_2333333.pth / D_2333333.pth
@@ -85,12 +97,16 @@ class TrainOptions:
     pretrained_d: str | None = None
     warm_start: str | None = None  # another experiment's state folder: start from its latest G/D
     seed: int = 1234
-    precision: str = "fp32"  # "fp16": autocast + GradScaler; "bf16": autocast; CUDA only
+    precision: str = "fp32"  # "fp16": autocast + GradScaler; "bf16": autocast
     device: str = "cpu"  # runtime: "cpu" or "cuda"
     num_workers: int = 0  # runtime: data-loading worker processes
     log_interval: int = 200  # a per-step log line every this many global steps
     patience: int = 5  # warn of overtraining after this many epochs without a better validation loss
     tensorboard: bool = False  # also write TensorBoard event files (needs the tensorboard package)
+    tf32: bool = True  # TF32 matmuls and convolutions on CUDA (Ampere and later)
+    checkpointing: bool = False  # recompute the generator's activations in the backward pass
+    export_every: bool = False  # a small model weights/{experiment}_e{epoch}_s{step}.pth per saved epoch
+    speaker_encoder: str | None = None  # the encoder's weights for the quality columns (None: the default path)
 
     @classmethod
     def from_config(cls, train: dict[str, Any], **experiment: Any) -> TrainOptions:
@@ -101,10 +117,11 @@ class TrainOptions:
 
     def for_job(self, gpus: int, threads: int) -> TrainOptions:
         """These options on the job's machine: CUDA with ``gpus``, else the CPU in fp32 whatever
-        ``precision`` says (autocast is CUDA-only here); ``threads - 1`` data-loading workers."""
+        ``precision`` says (CPU autocast is slower than fp32 and saves nothing a user needs; the
+        tests run it); ``threads - 1`` data-loading workers."""
         return replace(
             self,
-            device="cuda" if gpus else "cpu",
+            device=job_device(gpus),
             precision=self.precision if gpus else "fp32",
             num_workers=max(0, threads - 1),
         )
@@ -114,8 +131,10 @@ class TrainOptions:
         return {key: value for key, value in asdict(self).items() if key not in CONTINUING_OPTIONS}
 
     def to_json(self) -> str:
-        """Every field as a JSON object (sorted keys: the same options give the same text)."""
-        return json.dumps(asdict(self), sort_keys=True)
+        """Every field as a JSON object (sorted keys: the same options give the same text), less
+        the ``LATER_OPTIONS`` at their default."""
+        values = {k: v for k, v in asdict(self).items() if k not in LATER_OPTIONS or v != LATER_OPTIONS[k]}
+        return json.dumps(values, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> TrainOptions:
@@ -131,10 +150,15 @@ class TrainOptions:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.device not in DEVICES:
             raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
-        if self.precision != "fp32" and self.device != "cuda":
-            raise ValueError(f"precision {self.precision} needs device 'cuda' (autocast is CUDA-only here)")
         if self.warm_start and (self.pretrained_g or self.pretrained_d):
             raise ValueError("warm_start and pretrained_g/pretrained_d exclude each other")
-        for name in ("batch_size", "epochs", "save_every_epoch", "log_interval", "patience"):
+        if self.batch_size == AUTO:
+            return self._validate_counts(("epochs", "save_every_epoch", "log_interval", "patience"))
+        if not isinstance(self.batch_size, int):
+            raise ValueError(f"batch_size must be a whole number or {AUTO!r}, got {self.batch_size!r}")
+        self._validate_counts(("batch_size", "epochs", "save_every_epoch", "log_interval", "patience"))
+
+    def _validate_counts(self, names: tuple[str, ...]) -> None:
+        for name in names:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import TypeVar
 
-from rvc_pipeline.history import format_duration
+from rvc_pipeline.training.history import format_duration
 from rvc_pipeline.logs import PROGRESS_LOGGER
 
 EVERY = 30.0

@@ -6,9 +6,6 @@ Files by role, as in VITS: `config` (RVC's config.json values, `ModelConfig`), `
 so RVC's pretrained G/D files and exported models load strictly.
 """
 
-# The old name of the features' widths; train.py still imports it (until it takes them from the layout).
-from rvc_pipeline.layout import FEATURE_DIMS as PHONE_CHANNELS
-
 from .config import ModelConfig, rvc_hparams, tiny_hparams
 from .discriminator import MultiPeriodDiscriminator, build_discriminator
 from .synthesizer import (
@@ -29,7 +26,6 @@ from .train_step import (
 )
 
 __all__ = [
-    "PHONE_CHANNELS",
     "ModelConfig",
     "MultiPeriodDiscriminator",
     "StepResult",

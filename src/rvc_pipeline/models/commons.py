@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import warnings
-from typing import TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 LRELU_SLOPE = 0.1
 
@@ -74,3 +76,11 @@ def fused_add_tanh_sigmoid_multiply(a: Tensor, b: Tensor, n_channels: int) -> Te
     """WaveNet gate: tanh of the first ``n_channels`` of a+b times sigmoid of the rest."""
     acts = a + b
     return torch.tanh(acts[:, :n_channels]) * torch.sigmoid(acts[:, n_channels:])
+
+
+def maybe_checkpoint(enabled: bool, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``function(*args, **kwargs)``; with ``enabled`` (and gradients on) its activations are not
+    kept but recomputed in the backward pass, with the RNG replayed, so the gradients are the same."""
+    if enabled and torch.is_grad_enabled():
+        return checkpoint(function, *args, use_reentrant=False, **kwargs)
+    return function(*args, **kwargs)

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .commons import LRELU_SLOPE, weight_norm
+from .commons import LRELU_SLOPE, maybe_checkpoint, weight_norm
 from .config import ModelConfig
 from .modules import ResBlock1, ResBlock2
 
@@ -89,6 +89,7 @@ class Generator(nn.Module):
     """
 
     noise_convs: nn.ModuleList
+    checkpointing = False  # recompute the stages' activations in the backward pass (Synthesizer.use_checkpointing)
 
     def __init__(self, cfg: ModelConfig, source: SourceModuleHnNSF | None = None) -> None:
         super().__init__()
@@ -126,19 +127,24 @@ class Generator(nn.Module):
     def forward(self, x: Tensor, g: Tensor | None = None) -> Tensor:
         return self._decode(x, g, None)
 
+    def _stage(self, i: int, x: Tensor, source: Tensor | None) -> Tensor:
+        """Upsampling stage ``i``: transposed convolution, the source's share, the resblocks."""
+        x = self.ups[i](F.leaky_relu(x, LRELU_SLOPE))
+        if source is not None:
+            x = x + self.noise_convs[i](source)
+        blocks = self.resblocks[i * self.num_kernels : (i + 1) * self.num_kernels]
+        xs = blocks[0](x)
+        for block in blocks[1:]:
+            xs = xs + block(x)
+        return xs / self.num_kernels
+
     def _decode(self, x: Tensor, g: Tensor | None, source: Tensor | None) -> Tensor:
         x = self.conv_pre(x)
         if g is not None:
             x = x + self.cond(g)
-        for i, up in enumerate(self.ups):
-            x = up(F.leaky_relu(x, LRELU_SLOPE))
-            if source is not None:
-                x = x + self.noise_convs[i](source)
-            blocks = self.resblocks[i * self.num_kernels : (i + 1) * self.num_kernels]
-            xs = blocks[0](x)
-            for block in blocks[1:]:
-                xs = xs + block(x)
-            x = xs / self.num_kernels
+        for i in range(len(self.ups)):
+            # Stage by stage: the stages near the sample rate hold most of the activations.
+            x = maybe_checkpoint(self.checkpointing, self._stage, i, x, source)
         # RVC's final activation uses leaky_relu's default slope 0.01, not LRELU_SLOPE.
         x = self.conv_post(F.leaky_relu(x))
         return torch.tanh(x)

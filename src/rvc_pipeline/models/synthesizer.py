@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from rvc_pipeline.layout import FEATURE_DIMS
 
-from .commons import rand_slice_segments, slice_segments
+from .commons import maybe_checkpoint, rand_slice_segments, slice_segments
 from .config import ModelConfig, check_version
 from .encoders import PosteriorEncoder, TextEncoder
 from .generator import Generator, GeneratorNSF
@@ -33,6 +33,7 @@ class Synthesizer(nn.Module):
 
     enc_p: TextEncoder
     dec: Generator
+    checkpointing = False
 
     def __init__(
         self, cfg: ModelConfig, version: str, f0: bool, posterior_encoder: bool = True
@@ -70,6 +71,11 @@ class Synthesizer(nn.Module):
         if version == "v2":
             self.enc_p = enc_p
 
+    def use_checkpointing(self, enabled: bool = True) -> None:
+        """Gradient checkpointing of the encoders, the flow and the decoder's stages: their
+        activations are recomputed in the backward pass (less memory, the same gradients)."""
+        self.checkpointing = self.dec.checkpointing = enabled
+
     def _posterior(
         self, spec: Tensor, spec_lengths: Tensor, g: Tensor
     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
@@ -78,8 +84,8 @@ class Synthesizer(nn.Module):
             raise RuntimeError(
                 "this synthesiser was built for inference only (no enc_q): cannot train"
             )
-        z, m_q, logs_q, y_mask = self.enc_q(spec, spec_lengths, g=g)
-        z_p = self.flow(z, y_mask, g=g)
+        z, m_q, logs_q, y_mask = maybe_checkpoint(self.checkpointing, self.enc_q, spec, spec_lengths, g=g)
+        z_p = maybe_checkpoint(self.checkpointing, self.flow, z, y_mask, g=g)
         z_slice, ids_slice = rand_slice_segments(z, spec_lengths, self.segment_size)
         return z, m_q, logs_q, y_mask, z_p, z_slice, ids_slice
 
@@ -115,7 +121,7 @@ class SynthesizerNSF(Synthesizer):
         o [B, 1, segment_size*hop] is decoded from a random ``segment_size``-frame slice of z.
         """
         g = self.emb_g(sid).unsqueeze(-1)
-        m_p, logs_p, x_mask = self.enc_p(phone, pitch, phone_lengths)
+        m_p, logs_p, x_mask = maybe_checkpoint(self.checkpointing, self.enc_p, phone, pitch, phone_lengths)
         z, m_q, logs_q, y_mask, z_p, z_slice, ids_slice = self._posterior(spec, spec_lengths, g)
         pitchf = slice_segments(pitchf, ids_slice, self.segment_size)
         o = self.dec(z_slice, pitchf, g=g)
@@ -149,7 +155,7 @@ class SynthesizerNoF0(Synthesizer):
     ) -> tuple[Tensor, Tensor, Tensor, Tensor, tuple[Tensor, ...]]:
         """Training pass -> (o, ids_slice, x_mask, y_mask, (z, z_p, m_p, logs_p, m_q, logs_q))."""
         g = self.emb_g(sid).unsqueeze(-1)
-        m_p, logs_p, x_mask = self.enc_p(phone, None, phone_lengths)
+        m_p, logs_p, x_mask = maybe_checkpoint(self.checkpointing, self.enc_p, phone, None, phone_lengths)
         z, m_q, logs_q, y_mask, z_p, z_slice, ids_slice = self._posterior(spec, spec_lengths, g)
         o = self.dec(z_slice, g=g)
         return o, ids_slice, x_mask, y_mask, (z, z_p, m_p, logs_p, m_q, logs_q)

@@ -6,13 +6,15 @@ numbers training produces.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+
+from rvc_pipeline.faults import fault_point
 
 from .commons import slice_segments
 from .losses import discriminator_loss, feature_loss, generator_loss, kl_loss
@@ -45,8 +47,9 @@ class TrainBatch:
 
 @dataclass(frozen=True)
 class StepSettings:
-    """What a step needs from config.json: mel settings, segment (samples), loss weights, and the
-    CUDA autocast precision (fp16 as RVC's ``fp16_run``, or bf16, which needs no grad scaler)."""
+    """What a step needs from config.json: mel settings, segment (samples), loss weights; and the
+    autocast precision (fp16 as RVC's ``fp16_run``, or bf16, which needs no grad scaler), which
+    is the caller's choice for its device (``from_hparams`` leaves it at fp32)."""
 
     mel: MelConfig
     segment_size: int
@@ -67,7 +70,6 @@ class StepSettings:
             segment_size=train["segment_size"],
             c_mel=train["c_mel"],
             c_kl=train["c_kl"],
-            fp16=train["fp16_run"],
         )
 
 
@@ -157,14 +159,16 @@ def train_step(
     batch: TrainBatch,
     settings: StepSettings,
     scaler: torch.amp.GradScaler | None = None,
+    before_d_update: Callable[[], None] | None = None,
 ) -> StepResult:
     """Run RVC's step: G forward, D update on the detached output, then G update.
 
-    fp16 / bf16 autocast on CUDA only; fp16 then needs a ``scaler`` kept across steps. The mel
-    and all losses are computed in float32.
+    fp16 / bf16 autocast on the batch's device (CUDA or CPU); fp16 then needs a ``scaler`` kept
+    across steps. The mel and all losses are computed in float32. ``before_d_update`` is called
+    just before the discriminator's optimiser steps (the out-of-memory snapshot).
     """
     device_type = batch.wave.device.type
-    amp = (settings.fp16 or settings.bf16) and device_type == "cuda"
+    amp = settings.fp16 or settings.bf16
     if scaler is None:
         if amp and settings.fp16:
             raise ValueError("fp16 training needs a GradScaler kept across steps")
@@ -200,7 +204,10 @@ def train_step(
     scaler.scale(loss_disc).backward()
     scaler.unscale_(optim_d)
     grad_norm_d = grad_norm(net_d.parameters())
+    if before_d_update is not None:
+        before_d_update()
     scaler.step(optim_d)
+    fault_point("train_step")  # after D's update: a failure here must undo it
 
     with torch.autocast(device_type, dtype=settings.autocast_dtype, enabled=amp):
         y_d_hat_r, y_d_hat_g, fmap_r, fmap_g = net_d(wave, y_hat)

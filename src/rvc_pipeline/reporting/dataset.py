@@ -12,9 +12,11 @@ import numpy as np
 import soundfile as sf
 
 from rvc_pipeline.audio import native_sample_rate
-from rvc_pipeline.report import SourceReport, read_reports
+from rvc_pipeline.pitch.registry import METHODS as PITCH_METHODS
+from rvc_pipeline.preprocess.dataset_report import SourceReport, read_reports
 from rvc_pipeline.reporting.figures import Figure, new_figure, save_png
 from rvc_pipeline.reporting.page import Page
+from rvc_pipeline.reporting.pretrained import pretrained_section
 
 MIN_MINUTES = 10.0  # RVC's guides ask for 10 minutes or more of one voice
 CLIPPED_SHARE = 0.001  # a recording with more of its samples at full scale clips audibly
@@ -154,5 +156,6 @@ def plot_dataset(
     )
     page.heading("Segments")
     page.image(_histograms(segments, figure), "segment length and loudness histograms")
+    pretrained_section(page, Path(report).parent, ("hubert", *PITCH_METHODS))
     page.write(summary)
     return warnings

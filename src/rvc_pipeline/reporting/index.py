@@ -8,7 +8,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from rvc_pipeline.index import added_index
+from rvc_pipeline.index.retrieval import added_index
 from rvc_pipeline.reporting.figures import new_figure, save_png
 from rvc_pipeline.reporting.page import Page
 from rvc_pipeline.tables import read_tsv

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from rvc_pipeline.atomic import atomic_path
-from rvc_pipeline.audio import encode_ogg_opus
 from rvc_pipeline.reporting.figures import Figure, figure_bytes
 
 STYLE = """
@@ -77,17 +76,22 @@ class Page:
 
     def audio(self, samples: np.ndarray, sr: int, label: str) -> None:
         """An audio player (embedded Ogg/Opus) with its label."""
+        from rvc_pipeline.audio import encode_ogg_opus  # av: only the pages that play audio load it
+
         data = base64.b64encode(encode_ogg_opus(samples, sr)).decode("ascii")
         self.parts.append(
             f'<div class="pair"><audio controls preload="metadata" src="data:audio/ogg;base64,{data}"></audio>'
             f"<span>{html.escape(label)}</span></div>"
         )
 
-    def write(self, path: str | os.PathLike) -> None:
-        document = (
+    def document(self) -> str:
+        """The whole document."""
+        return (
             '<!DOCTYPE html><html><head><meta charset="utf-8">'
             f"<title>{html.escape(self.title)}</title><style>{STYLE}</style></head>"
             f"<body>{''.join(self.parts)}</body></html>\n"
         )
+
+    def write(self, path: str | os.PathLike) -> None:
         with atomic_path(path) as tmp:
-            tmp.write_text(document, encoding="utf-8")
+            tmp.write_text(self.document(), encoding="utf-8")

@@ -9,12 +9,13 @@ import re
 from pathlib import Path
 
 from rvc_pipeline.audio import read_wav
-from rvc_pipeline.history import best_epoch, read_history
+from rvc_pipeline.training.history import best_epoch, read_history
 from rvc_pipeline.layout import LOSSES
 from rvc_pipeline.models.mel import MelConfig
-from rvc_pipeline.reporting.figures import mel_pair, note_figure, save_png
+from rvc_pipeline.reporting.figures import note_figure, save_png
+from rvc_pipeline.reporting.spectrograms import mel_pair
 from rvc_pipeline.reporting.page import Page
-from rvc_pipeline.train import VALIDATION_DIR
+from rvc_pipeline.layout import VALIDATION_DIR
 
 # A page shows in the report's frame only while it stays under the browser's limit for an address
 # (about 2 MB of base64 in Chromium): a few epochs, not every saved one.

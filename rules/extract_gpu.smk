@@ -1,0 +1,102 @@
+# The GPU steps, one job per recording (local runs; gpu_batch_size 0).
+# rmvpe's own rule from before the registry (a device method otherwise runs in extract_f0_device):
+# Snakemake compares a rule's code to decide reruns, so this code stays as it was.
+rule extract_f0_rmvpe:
+    input:
+        unpack(f0_weights_input),
+        wav_dir=SEGMENTS_16K,
+    output:
+        coarse_dir=directory(F0_COARSE_DIR),
+        hz_dir=directory(F0_HZ_DIR),
+    log:
+        "results/{experiment}/logs/extract_f0_rmvpe/{source}.log",
+    wildcard_constraints:
+        experiment=F0_EXPERIMENTS["extract_f0_rmvpe"],
+    threads: segment_threads
+    resources:
+        gpu=0,
+    params:
+        algorithm=f0_version,
+    run:
+        from rvc_pipeline.rmvpe import extract_rmvpe_dir
+
+        run_logged(
+            log[0],
+            extract_rmvpe_dir,
+            wav_dir=input.wav_dir,
+            coarse_dir=output.coarse_dir,
+            hz_dir=output.hz_dir,
+            weights=input.weights,
+            device=job_device(resources),
+            threads=1,
+            width=threads,
+        )
+
+
+# The pitch methods that run on the job's device (GPU where given); the registry names them.
+rule extract_f0_device:
+    input:
+        unpack(f0_weights_input),
+        wav_dir=SEGMENTS_16K,
+    output:
+        coarse_dir=directory(F0_COARSE_DIR),
+        hz_dir=directory(F0_HZ_DIR),
+    log:
+        "results/{experiment}/logs/extract_f0_device/{source}.log",
+    wildcard_constraints:
+        experiment=F0_EXPERIMENTS["extract_f0_device"],
+    threads: segment_threads
+    resources:
+        gpu=0,
+    params:
+        method=f0_method,
+        algorithm=f0_version,
+    run:
+        from rvc_pipeline.pitch.device import extract_device_dir
+
+        run_logged(
+            log[0],
+            extract_device_dir,
+            wav_dir=input.wav_dir,
+            coarse_dir=output.coarse_dir,
+            hz_dir=output.hz_dir,
+            method_name=params.method,
+            weights=input.weights,
+            device=job_device(resources),
+            threads=1,
+            width=threads,
+        )
+
+
+rule extract_features:
+    input:
+        unpack(hubert_input),
+        wav_dir=SEGMENTS_16K,
+    output:
+        out_dir=directory(FEATURES_DIR),
+        report=FEATURES_REPORT,
+    log:
+        "results/{experiment}/logs/extract_features{dim}/{source}.log",
+    threads: segment_threads
+    resources:
+        gpu=0,
+    params:
+        version=version,
+        standin=HUBERT_STANDIN,
+        algorithm=FEATURES_VERSION,
+    run:
+        from rvc_pipeline.features import extract_features_source
+
+        run_logged(
+            log[0],
+            extract_features_source,
+            wav_dir=input.wav_dir,
+            out_dir=output.out_dir,
+            report=output.report,
+            weights=input.get("weights"),
+            device=job_device(resources),
+            version=params.version,
+            standin=params.standin,
+            threads=1,
+            width=threads,
+        )

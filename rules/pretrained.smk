@@ -1,0 +1,27 @@
+# RVC's pretrained files (HuBERT, RMVPE, G/D) the experiments use, downloaded with SHA-256 checks.
+# A local rule: cluster compute nodes are often offline. With pretrained: {download: true} the
+# files are inputs of the rules that use them; otherwise only the target `pretrained` asks for them.
+
+
+rule fetch_pretrained:
+    output:
+        "{pretrained_file}",
+    log:
+        "results/logs/fetch_pretrained/{pretrained_file}.log",
+    wildcard_constraints:
+        pretrained_file=FETCHABLE_PATTERN,
+    localrule: True
+    params:
+        asset=pretrained_asset,
+    run:
+        import logging
+        from rvc_pipeline.pretrained.fetch import fetch_asset
+        from rvc_pipeline.pretrained.manifest import ASSETS
+
+        run_logged(
+            log[0],
+            fetch_asset,
+            ASSETS[params.asset],
+            output[0],
+            report=logging.getLogger("rvc_pipeline.pretrained").info,
+        )

@@ -1,0 +1,1 @@
+"""Pretrained assets: the manifest, and fetching and checking the files it names."""
