@@ -62,7 +62,7 @@ def test_hub_files_lie_where_rvcs_hub_has_them():
 
 def test_wheel_sources_name_their_wheel_and_member():
     wheels = [asset for asset in ASSETS.values() if isinstance(asset.source, WheelMember)]
-    assert {asset.key for asset in wheels} == {"crepe_full", "crepe_tiny", "speaker_encoder"}
+    assert {asset.key for asset in wheels} == {"crepe_full", "crepe_tiny", "fcpe", "speaker_encoder"}
     for asset in wheels:
         source = asset.source
         assert source.wheel.endswith("-py3-none-any.whl"), asset.key

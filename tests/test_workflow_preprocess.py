@@ -123,7 +123,7 @@ def test_strict_mode_fails_on_an_undecodable_source(workflow):
         ({"sample_rate": "44k"}, {}, "'44k' is not one of ['32k', '40k', '48k']"),
         ({"f0_methd": "pm"}, {}, "'f0_methd' was unexpected"),
         ({}, {"preprocess": {"slicer": {"hop": 10}}}, "'hop' was unexpected"),
-        ({"f0_method": "yin"}, {}, "'yin' is not one of ['pm', 'harvest', 'dio', 'rmvpe', 'crepe', 'crepe-tiny']"),
+        ({"f0_method": "yin"}, {}, "'yin' is not one of ['pm', 'harvest', 'dio', 'rmvpe', 'crepe', 'crepe-tiny', 'fcpe']"),
     ],
 )
 def test_bad_config_fails_before_any_job_naming_the_key(workflow, experiment, top, message):

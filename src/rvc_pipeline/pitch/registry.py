@@ -58,6 +58,7 @@ METHODS: dict[str, PitchMethod] = {
                     reader="rvc_pipeline.pitch.crepe.full_network"),
         PitchMethod("crepe-tiny", DEVICE, "crepe_tiny", "1", "rvc_pipeline.pitch.crepe.load_tiny",
                     reader="rvc_pipeline.pitch.crepe.tiny_network"),
+        PitchMethod("fcpe", DEVICE, "fcpe", "1", "rvc_pipeline.pitch.fcpe.load_fcpe", reader="rvc_pipeline.pitch.fcpe.fcpe_network"),
     )
 }
 

@@ -113,6 +113,21 @@ ASSETS: dict[str, Asset] = {
             ),
         ),
         Asset(
+            "fcpe",
+            "fcpe/fcpe_c_v001.pt",
+            "b9aeaeb673436eeda50ceafd632aa681aa63417e52eae4207503d180c9b10015",
+            43363260,
+            "MIT (torchfcpe)",
+            "pitch with f0_method fcpe",
+            WheelMember(
+                "torchfcpe",
+                "0.0.4",
+                "torchfcpe-0.0.4-py3-none-any.whl",
+                "f042c463d850d76c6f4899a0b84f0b694bb560adf05f4de951097a756d17472d",
+                "torchfcpe/assets/fcpe_c_v001.pt",
+            ),
+        ),
+        Asset(
             "speaker_encoder",
             "speaker_encoder/resemblyzer.pt",
             "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e",
