@@ -28,7 +28,12 @@ include: "rules/train.smk"
 include: "rules/index.smk"
 include: "rules/convert.smk"
 include: "rules/report.smk"
-include: "rules/pretrained.smk"
+
+
+# Only when a needed pretrained file is missing: see rules/pretrained.smk.
+if FETCHABLE:
+
+    include: "rules/pretrained.smk"
 
 
 rule all:

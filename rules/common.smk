@@ -39,6 +39,7 @@ from rvc_pipeline.pitch.registry import RULES as PITCH_RULES
 from rvc_pipeline.pitch.registry import DEVICE as ON_DEVICE
 from rvc_pipeline.pretrained.needs import (
     GD_ROLES,
+    fetch_folder,
     needed_assets,
     pitch_weight_paths,
     speaker_encoder_path,
@@ -233,6 +234,17 @@ def f0_version(wildcards):
     return PITCH_METHODS[f0_method(wildcards)].version
 
 
+def pitch_rule_version(extract_rule):
+    """The ``algorithm`` param of ``extract_rule`` (a pitch rule), the one version of its methods
+    when they share it (the value `f0_version` gives, so nothing reruns; a callable param costs
+    Snakemake a signature inspection per job, 0.3 s at 10,000 sources), else `f0_version`.
+    """
+    versions = {
+        m.version for m in PITCH_METHODS.values() if m.extract_rule == extract_rule
+    }
+    return versions.pop() if len(versions) == 1 else f0_version
+
+
 def version(wildcards):
     return EXPERIMENTS[wildcards.experiment]["version"]
 
@@ -256,13 +268,16 @@ FETCHABLE = {
     for need in NEEDS
     if need.asset and not os.path.exists(need.path)
 }
-FETCHABLE_PATTERN = _pattern_of(FETCHABLE)
 PRETRAINED_TARGETS = sorted(FETCHABLE)
+# fetch_pretrained's output starts with the folder the fetchable files share: an output that starts
+# with a wildcard is matched against every file Snakemake looks up (0.2 s at 10,000 sources).
+FETCH_FOLDER = fetch_folder(FETCHABLE)
+FETCHABLE_PATTERN = _pattern_of(path[len(FETCH_FOLDER) :] for path in FETCHABLE)
 
 
 def pretrained_asset(wildcards):
     """The manifest key of the file fetch_pretrained makes."""
-    return FETCHABLE[wildcards.pretrained_file]
+    return FETCHABLE[FETCH_FOLDER + wildcards.pretrained_file]
 
 
 PRETRAINED_GD = {

@@ -11,7 +11,7 @@ rule extract_f0:
     threads: segment_threads
     params:
         method=f0_method,
-        algorithm=f0_version,
+        algorithm=pitch_rule_version("extract_f0"),
     run:
         from rvc_pipeline.f0 import extract_f0_dir
 

@@ -16,7 +16,7 @@ rule extract_f0_rmvpe:
     resources:
         gpu=0,
     params:
-        algorithm=f0_version,
+        algorithm=pitch_rule_version("extract_f0_rmvpe"),
     run:
         from rvc_pipeline.rmvpe import extract_rmvpe_dir
 
@@ -50,7 +50,7 @@ rule extract_f0_device:
         gpu=0,
     params:
         method=f0_method,
-        algorithm=f0_version,
+        algorithm=pitch_rule_version("extract_f0_device"),
     run:
         from rvc_pipeline.pitch.device import extract_device_dir
 

@@ -1,13 +1,15 @@
 # RVC's pretrained files (HuBERT, RMVPE, G/D) the experiments use, downloaded with SHA-256 checks.
 # A local rule: cluster compute nodes are often offline. With pretrained: {download: true} the
 # files are inputs of the rules that use them; otherwise only the target `pretrained` asks for them.
+# Included only when something is to be fetched (Snakefile): every file Snakemake looks up is
+# checked against this rule's output.
 
 
 rule fetch_pretrained:
     output:
-        "{pretrained_file}",
+        f"{FETCH_FOLDER}{{pretrained_file}}",
     log:
-        "results/logs/fetch_pretrained/{pretrained_file}.log",
+        f"results/logs/fetch_pretrained/{FETCH_FOLDER}{{pretrained_file}}.log",
     wildcard_constraints:
         pretrained_file=FETCHABLE_PATTERN,
     localrule: True

@@ -386,8 +386,8 @@ def test_report_pages_name_each_file_with_its_hash_and_status(tmp_path):
 def test_download_true_makes_the_files_inputs_and_false_leaves_runs_as_they_were(workflow):
     config = {"experiments": {"a": {"demo": 1}}, "train": {"model": "rvc"}}
     workflow.write_config(config)
-    fetches = {"pretrained_file=pretrained/hubert_base.pt", "pretrained_file=pretrained/pretrained/f0G40k.pth",
-               "pretrained_file=pretrained/pretrained/f0D40k.pth"}
+    # the wildcard is the path under the folder the fetched files share (the rule's constant prefix)
+    fetches = {"pretrained_file=hubert_base.pt", "pretrained_file=pretrained/f0G40k.pth", "pretrained_file=pretrained/f0D40k.pth"}
     assert not [job for job in workflow.dry_run_jobs() if job[0] == "fetch_pretrained"]
     assert {w for rule, w in workflow.dry_run_jobs("pretrained") if rule == "fetch_pretrained"} == fetches
     workflow.write_config({**config, "pretrained": {"download": True}})
@@ -473,3 +473,20 @@ def test_unusable_message_names_each_unusable_file_with_its_reason() -> None:
     message = verify.unusable_message([check("a.pth", "unusable", "not a checkpoint"), check("b.pth", "custom", "fits")])
     assert message.startswith("unusable pretrained files")
     assert message.splitlines()[1:] == ["  a.pth: not a checkpoint"]
+
+
+@pytest.mark.parametrize(
+    "paths, folder",
+    [
+        (["pretrained/hubert_base.pt"], "pretrained/"),
+        (["pretrained/rmvpe.pt", "pretrained/pretrained_v2/f0G40k.pth"], "pretrained/"),
+        (["/models/a.pt", "/models/v2/b.pt"], "/models/"),
+        (["hubert_base.pt", "pretrained/rmvpe.pt"], ""),
+        (["/models/a.pt", "pretrained/b.pt"], ""),  # absolute and relative
+        (["./pretrained/a.pt"], ""),  # commonpath drops "./": no prefix rather than a wrong one
+        ([], ""),
+    ],
+)
+def test_fetch_folder_is_a_prefix_of_every_path(paths, folder):
+    assert needs.fetch_folder(paths) == folder
+    assert all(path.startswith(folder) for path in paths)

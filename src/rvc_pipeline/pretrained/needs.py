@@ -163,6 +163,17 @@ def training_speaker_encoder(needs: Iterable[Need], *, download: bool) -> str | 
     return path
 
 
+def fetch_folder(paths: Collection[str]) -> str:
+    """The folder, ending in "/", that every one of ``paths`` starts with ("" when they share none):
+    the constant start of the fetch rule's output pattern."""
+    try:
+        folder = os.path.commonpath([os.path.dirname(path) for path in paths])
+    except ValueError:  # no paths, or absolute and relative ones mixed
+        return ""
+    prefix = os.path.join(folder, "") if folder else ""
+    return prefix if all(path.startswith(prefix) for path in paths) else ""
+
+
 def unused_with_tiny(config: dict[str, Any]) -> list[str]:
     """Pretrained G/D files present that ``train: {model: tiny}`` leaves unused (said at planning)."""
     if config["train"]["model"] != "tiny":
