@@ -73,6 +73,14 @@ rule pretrained:
     localrule: True
 
 
+# Planning builds millions of objects: the collector runs less often until the jobs start.
+collect_less_while_planning()
+
+
+onstart:
+    collect_as_usual()
+
+
 # One line per experiment when the run ends (trained, or not and why); a run that trained no
 # model for an experiment with recordings exits non-zero.
 onsuccess:

@@ -109,7 +109,7 @@ def snakemake_floor(workdir: Path, cores: int, jobs: int) -> float:
         cmd = [
             sys.executable, "-m", "snakemake", "--directory", str(workdir / str(count)), "--snakefile",
             str(workdir / "Snakefile"), "--workflow-profile", str(REPO / "profiles" / "default"),
-            "--cores", str(cores), "-q",
+            "--cores", str(cores),
         ]  # fmt: skip
         start = time.perf_counter()
         subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, "JOBS": str(count)})

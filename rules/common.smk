@@ -28,6 +28,8 @@ from rvc_pipeline.locks import lock_holder
 from rvc_pipeline.logs import run_logged
 from rvc_pipeline.options import PreprocessParams, TrainOptions
 from rvc_pipeline.planning import (
+    collect_as_usual,
+    collect_less_while_planning,
     convert_sources,
     scan_sources,
     untrainable_reason,
@@ -333,6 +335,13 @@ F0_EXPERIMENTS = {
         *PITCH_RULES.values(),
         *(m.extract_rule for m in PITCH_METHODS.values()),
     }
+}
+# Pitch rules matching no experiment are left out (extract_gpu.smk), as each would still cost a
+# pattern match for every file Snakemake looks up (0.3 s at 10,000 sources).
+USED_PITCH_RULES = {
+    extract_rule
+    for extract_rule, pattern in F0_EXPERIMENTS.items()
+    if pattern != _pattern_of(())
 }
 # Weights of the pitch methods in use, by method, and the speaker encoder's when the export is
 # chosen by speaker similarity (else None); a missing file stops the run here, before any job.

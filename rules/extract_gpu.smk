@@ -34,38 +34,40 @@ rule extract_f0_rmvpe:
 
 
 # The pitch methods that run on the job's device (GPU where given); the registry names them.
-rule extract_f0_device:
-    input:
-        unpack(f0_weights_input),
-        wav_dir=SEGMENTS_16K,
-    output:
-        coarse_dir=directory(F0_COARSE_DIR),
-        hz_dir=directory(F0_HZ_DIR),
-    log:
-        "results/{experiment}/logs/extract_f0_device/{source}.log",
-    wildcard_constraints:
-        experiment=F0_EXPERIMENTS["extract_f0_device"],
-    threads: segment_threads
-    resources:
-        gpu=0,
-    params:
-        method=f0_method,
-        algorithm=pitch_rule_version("extract_f0_device"),
-    run:
-        from rvc_pipeline.pitch.device import extract_device_dir
+if "extract_f0_device" in USED_PITCH_RULES:
 
-        run_logged(
-            log[0],
-            extract_device_dir,
-            wav_dir=input.wav_dir,
-            coarse_dir=output.coarse_dir,
-            hz_dir=output.hz_dir,
-            method_name=params.method,
-            weights=input.weights,
-            device=job_device(resources),
-            threads=1,
-            width=threads,
-        )
+    rule extract_f0_device:
+        input:
+            unpack(f0_weights_input),
+            wav_dir=SEGMENTS_16K,
+        output:
+            coarse_dir=directory(F0_COARSE_DIR),
+            hz_dir=directory(F0_HZ_DIR),
+        log:
+            "results/{experiment}/logs/extract_f0_device/{source}.log",
+        wildcard_constraints:
+            experiment=F0_EXPERIMENTS["extract_f0_device"],
+        threads: segment_threads
+        resources:
+            gpu=0,
+        params:
+            method=f0_method,
+            algorithm=pitch_rule_version("extract_f0_device"),
+        run:
+            from rvc_pipeline.pitch.device import extract_device_dir
+
+            run_logged(
+                log[0],
+                extract_device_dir,
+                wav_dir=input.wav_dir,
+                coarse_dir=output.coarse_dir,
+                hz_dir=output.hz_dir,
+                method_name=params.method,
+                weights=input.weights,
+                device=job_device(resources),
+                threads=1,
+                width=threads,
+            )
 
 
 rule extract_features:

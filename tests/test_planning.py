@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 from rvc_pipeline.planning import (
+    PLANNING_GC_THRESHOLDS,
+    collect_as_usual,
+    collect_less_while_planning,
     convert_sources,
     scan_sources,
     untrainable_reason,
@@ -62,3 +66,16 @@ def test_warm_start_folder_is_a_warm_start_that_names_no_experiment() -> None:
     assert warm_start_folder(experiments["alice"], experiments) is None
     assert warm_start_folder(experiments["bob"], experiments) is None
     assert warm_start_folder(experiments["carol"], experiments) == "/rvc/logs/carol"
+
+
+def test_the_collector_runs_less_while_planning_and_as_usual_once_jobs_start():
+    usual = gc.get_threshold()
+    try:
+        collect_less_while_planning()
+        assert gc.get_threshold() == PLANNING_GC_THRESHOLDS
+        assert gc.get_freeze_count() > 0  # what the workflow made so far is out of the scans
+        collect_as_usual()
+        assert gc.get_threshold() == usual
+    finally:
+        gc.set_threshold(*usual)
+        gc.unfreeze()

@@ -6,6 +6,7 @@ Imported when Snakemake parses the workflow: standard library only.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -55,3 +56,25 @@ def warm_start_folder(experiment: Experiment, experiments: Mapping[str, Experime
     experiment of the config (None when there is none)."""
     warm = experiment.get("warm_start")
     return warm if warm is not None and warm not in experiments else None
+
+
+# Collector thresholds while Snakemake plans: young objects are collected every 100,000
+# allocations instead of every 700, so the old ones are rescanned far less often.
+PLANNING_GC_THRESHOLDS = (100_000, 50, 100)
+_USUAL_GC_THRESHOLDS = gc.get_threshold()
+
+
+def collect_less_while_planning() -> None:
+    """Called once the workflow is read. Planning builds millions of long-lived objects (jobs,
+    paths, wildcards), and Python's cyclic collector rescanned them all again and again: a sixth
+    of ``snakemake -n`` over 10,000 recordings (39 s -> 34 s without). The objects made while
+    reading the workflow stay for the whole run, so they leave its scans for good (``gc.freeze``).
+    """
+    gc.freeze()
+    gc.set_threshold(*PLANNING_GC_THRESHOLDS)
+
+
+def collect_as_usual() -> None:
+    """Called when the jobs start (Snakemake's ``onstart``): jobs that run inside the Snakemake
+    process get Python's usual collector."""
+    gc.set_threshold(*_USUAL_GC_THRESHOLDS)
