@@ -77,8 +77,12 @@ rule pretrained:
 collect_less_while_planning()
 
 
+# Snakemake keeps only the last onstart handler, so this is the workflow's one. Snakemake alone
+# waits for a running training on SIGTERM and does not stop it on a SIGINT sent to it alone: the
+# signal goes on to the trainer, which stops within a step.
 onstart:
     collect_as_usual()
+    forward_stop_signals([experiment_dir(name) for name in TO_TRAIN])
 
 
 # One line per experiment when the run ends (trained, or not and why); a run that trained no

@@ -1,9 +1,3 @@
-# Snakemake alone waits for a running training on SIGTERM and does not stop it on a SIGINT sent
-# to it alone: the signal goes on to the trainer, which stops within a step.
-onstart:
-    forward_stop_signals([experiment_dir(name) for name in TO_TRAIN])
-
-
 rule write_filelist:
     input:
         unpack(filelist_inputs),

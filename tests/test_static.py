@@ -116,3 +116,12 @@ def test_a_stage_package_names_what_it_does_not_export():
 
     with pytest.raises(AttributeError, match="module 'rvc_pipeline.preprocess' has no attribute 'nothing'"):
         rvc_pipeline.preprocess.nothing  # noqa: B018
+
+
+@pytest.mark.parametrize("handler", ["onstart", "onsuccess", "onerror"])
+def test_each_handler_is_defined_once(handler):
+    """Snakemake keeps only the last handler of each kind: a second one silently drops the first
+    (an onstart once dropped the forwarding of stop signals to the trainer)."""
+    files = [REPO / "Snakefile", *sorted((REPO / "rules").glob("*.smk"))]
+    found = [f.name for f in files for line in f.read_text().splitlines() if line.startswith(f"{handler}:")]
+    assert found == ["Snakefile"], found
