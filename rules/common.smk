@@ -339,9 +339,7 @@ F0_EXPERIMENTS = {
 # Pitch rules matching no experiment are left out (extract_gpu.smk), as each would still cost a
 # pattern match for every file Snakemake looks up (0.3 s at 10,000 sources).
 USED_PITCH_RULES = {
-    extract_rule
-    for extract_rule, pattern in F0_EXPERIMENTS.items()
-    if pattern != _pattern_of(())
+    PITCH_METHODS[exp["f0_method"]].extract_rule for exp in EXPERIMENTS.values()
 }
 # Weights of the pitch methods in use, by method, and the speaker encoder's when the export is
 # chosen by speaker similarity (else None); a missing file stops the run here, before any job.
