@@ -313,6 +313,18 @@ def hubert_input(wildcards):
 # Values the same for every job are constants, not functions: Snakemake evaluates the params of
 # every job at every start.
 PREPROCESS = PreprocessParams.from_config(config["preprocess"])
+# What slice_audio's params record of PREPROCESS: nothing at the settings that results made before
+# they were recorded used (so those plan no job), else the settings that differ (a dict).
+PREPROCESS_RECORD = {"settings": PREPROCESS.recorded()} if PREPROCESS.recorded() else {}
+
+
+def preprocess_params(wildcards, output):
+    """The slicing settings as the job's object. A param reading ``output`` is one Snakemake
+    derives and does not record (it cannot record an object); PREPROCESS_RECORD records them.
+    """
+    return PREPROCESS
+
+
 HUBERT_STANDIN = None if _present(HUBERT) else config["pretrained"]["hubert_standin"]
 
 

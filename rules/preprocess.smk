@@ -24,8 +24,9 @@ rule slice_audio:
     log:
         "results/{experiment}/logs/slice_audio/{source}.log",
     params:
+        **PREPROCESS_RECORD,
         sr=sample_rate_hz,
-        preprocess=PREPROCESS,
+        preprocess=preprocess_params,
     run:
         from rvc_pipeline.preprocess import slice_source
 

@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import pytest
 
-from rvc_pipeline.options import TrainOptions
+from rvc_pipeline.options import PreprocessParams, TrainOptions
 
 CONFIG_TRAIN = {
     "model": "tiny",
@@ -65,3 +65,16 @@ def test_the_speaker_encoder_path_leaves_the_params_of_configs_without_it_as_the
     assert json.loads(given.to_json())["speaker_encoder"] == "weights/encoder.pt"
     assert TrainOptions.from_json(given.to_json()) == given
     assert given.model_options() == plain.model_options()  # measuring is not learning: nothing superseded
+
+
+def test_preprocess_record_is_empty_at_the_settings_results_were_made_with_before():
+    assert PreprocessParams().recorded() == {}
+    assert PreprocessParams.from_config({"per": 3.7, "slicer": {"threshold_db": -42}}).recorded() == {}
+
+
+def test_preprocess_record_holds_the_changed_settings_and_a_later_algorithm():
+    params = PreprocessParams.from_config({"per": 3.0, "downmix": "average", "slicer": {"hop_ms": 10}})
+    assert params.recorded() == {"downmix": "average", "per": 3.0, "slicer.hop_ms": 10}
+    assert PreprocessParams(algorithm="3").recorded() == {"algorithm": "3"}
+    # Numbers and strings only: what Snakemake's params trigger records.
+    assert all(isinstance(v, (int, float, str, bool)) for v in params.recorded().values())

@@ -50,6 +50,40 @@ class PreprocessParams:
         names = {f.name for f in fields(cls)} - {"slicer", "algorithm"}
         return cls(slicer=slicer, **{k: v for k, v in cfg.items() if k in names})
 
+    def flat(self) -> dict[str, Any]:
+        """Every setting by name, the slicer's as ``slicer.<name>``."""
+        values = asdict(self)
+        slicer = values.pop("slicer")
+        return {**values, **{f"slicer.{k}": v for k, v in slicer.items()}}
+
+    def recorded(self) -> dict[str, Any]:
+        """The settings Snakemake records for the slicing jobs (a dict of numbers and strings, which
+        its params trigger compares): those that differ from ``UNRECORDED_PREPROCESS``, sorted."""
+        return {k: v for k, v in sorted(self.flat().items()) if UNRECORDED_PREPROCESS.get(k) != v}
+
+
+# Slicing results made before the settings were recorded (their params held only the rate) were
+# made with these values: they stay out of the record, so such results plan no job, and any other
+# value, a later algorithm version included, reruns the slicing. A record of the past: a later
+# change of a default leaves it as it is; a setting added later joins it at its first default.
+UNRECORDED_PREPROCESS = {
+    "per": 3.7,
+    "overlap": 0.3,
+    "highpass": "lfilter",
+    "max_peak": 2.5,
+    "norm_max": 0.9,
+    "norm_alpha": 0.75,
+    "clip_level": 0.999,
+    "strict": False,
+    "downmix": "auto",
+    "algorithm": "2",
+    "slicer.threshold_db": -42.0,
+    "slicer.min_length_ms": 1500,
+    "slicer.min_interval_ms": 400,
+    "slicer.hop_ms": 15,
+    "slicer.max_sil_kept_ms": 500,
+}
+
 
 PRECISIONS = ("fp32", "fp16", "bf16")
 DEVICES = ("cpu", "cuda")
