@@ -78,3 +78,14 @@ def test_preprocess_record_holds_the_changed_settings_and_a_later_algorithm():
     assert PreprocessParams(algorithm="3").recorded() == {"algorithm": "3"}
     # Numbers and strings only: what Snakemake's params trigger records.
     assert all(isinstance(v, (int, float, str, bool)) for v in params.recorded().values())
+
+
+def test_training_version_is_left_out_at_its_first_value_and_a_bump_retrains():
+    from rvc_pipeline.versions import TRAIN_VERSION
+
+    first = TrainOptions(algorithm="1")
+    assert "algorithm" not in json.loads(first.to_json()) and "algorithm" not in first.model_options()
+    bumped = TrainOptions(algorithm="2")
+    assert json.loads(bumped.to_json())["algorithm"] == "2"
+    assert bumped.model_options()["algorithm"] == "2"  # part of the fingerprint: a fresh start
+    assert TrainOptions().algorithm == TRAIN_VERSION

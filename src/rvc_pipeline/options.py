@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from rvc_pipeline.devices import job_device
-from rvc_pipeline.versions import PREPROCESS_VERSION
+from rvc_pipeline.versions import PREPROCESS_VERSION, TRAIN_VERSION
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,13 @@ CONTINUING_OPTIONS = RUNTIME_OPTIONS | {
 }
 # Options added after results existed: ``to_json`` leaves them out at their default, so the
 # train_model params of a config that does not use them stay what they were (no rerun).
-LATER_OPTIONS = {"tf32": True, "checkpointing": False, "export_every": False, "speaker_encoder": None}
+LATER_OPTIONS = {
+    "tf32": True,
+    "checkpointing": False,
+    "export_every": False,
+    "speaker_encoder": None,
+    "algorithm": "1",
+}
 AUTO = "auto"  # batch_size: the largest that a probe on the GPU fits
 CPU_AUTO_BATCH_SIZE = 4  # batch_size: auto on a CPU (the schema's default batch size)
 
@@ -141,6 +147,7 @@ class TrainOptions:
     checkpointing: bool = False  # recompute the generator's activations in the backward pass
     export_every: bool = False  # a small model weights/{experiment}_e{epoch}_s{step}.pth per saved epoch
     speaker_encoder: str | None = None  # the encoder's weights for the quality columns (None: the default path)
+    algorithm: str = TRAIN_VERSION  # the training code's version (versions.py): a new one retrains
 
     @classmethod
     def from_config(cls, train: dict[str, Any], **experiment: Any) -> TrainOptions:
@@ -161,14 +168,17 @@ class TrainOptions:
         )
 
     def model_options(self) -> dict[str, Any]:
-        """The options that change what is learnt (``CONTINUING_OPTIONS`` left out)."""
-        return {key: value for key, value in asdict(self).items() if key not in CONTINUING_OPTIONS}
+        """The options that change what is learnt (``CONTINUING_OPTIONS`` left out, and the
+        ``LATER_OPTIONS`` at their first value, so states trained before them continue)."""
+        return {key: value for key, value in self._recorded().items() if key not in CONTINUING_OPTIONS}
 
     def to_json(self) -> str:
         """Every field as a JSON object (sorted keys: the same options give the same text), less
-        the ``LATER_OPTIONS`` at their default."""
-        values = {k: v for k, v in asdict(self).items() if k not in LATER_OPTIONS or v != LATER_OPTIONS[k]}
-        return json.dumps(values, sort_keys=True)
+        the ``LATER_OPTIONS`` at their first value."""
+        return json.dumps(self._recorded(), sort_keys=True)
+
+    def _recorded(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k not in LATER_OPTIONS or v != LATER_OPTIONS[k]}
 
     @classmethod
     def from_json(cls, text: str) -> TrainOptions:

@@ -9,3 +9,5 @@ theirs in the pitch registry (`rvc_pipeline.pitch.registry`).
 PREPROCESS_VERSION = "2"
 FEATURES_VERSION = "1"
 INDEX_VERSION = "2"
+# Training (the trainer and the model code): a bump retrains every model from the start.
+TRAIN_VERSION = "1"
