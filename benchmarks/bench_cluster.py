@@ -38,7 +38,7 @@ SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: (\S+)\
 DONE_IN = re.compile(r"job done in ([0-9.]+) s")
 # The GPU steps' SLURM logs (rule_<rule>/…) and their recordings' logs, batched or not.
 GPU_JOB_LOG = re.compile(r"/rule_extract_(features|f0_device|f0_rmvpe)")
-GPU_RECORDING_LOGS = ("extract_features*/*.log", "extract_f0_device/*.log", "extract_f0_rmvpe/*.log")
+GPU_RECORDING_LOGS = ("extract_features*/*.log", "extract_f0_device/*.log")
 # The local SLURM of ../shared/slurm; the environment overrides each.
 SITE = {"RVC_SLURM_ACCOUNT": "ci", "RVC_SLURM_PARTITION": "debug", "RVC_SLURM_GPU_PARTITION": "debug"}
 

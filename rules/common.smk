@@ -247,6 +247,15 @@ def pitch_rule_version(extract_rule):
     return versions.pop() if len(versions) == 1 else f0_version
 
 
+def device_method_record(wildcards):
+    """The ``method`` param of extract_f0_device: the experiment's pitch method, except for rmvpe,
+    whose jobs had a rule of their own that recorded only its version. Snakemake compares the
+    params as a set of values, so rmvpe's version given twice records what those jobs recorded
+    and existing rmvpe results plan no job; a new rmvpe version still reruns them."""
+    method = f0_method(wildcards)
+    return PITCH_METHODS[method].version if method == "rmvpe" else method
+
+
 def version(wildcards):
     return EXPERIMENTS[wildcards.experiment]["version"]
 
@@ -401,8 +410,8 @@ EXPORT_CHOICE = (
 def convert_rmvpe_input(wildcards):
     """The weights of the conversion's pitch method when the experiment's model uses pitch.
 
-    The key stays "rmvpe" for every method: convert_audio's code, which Snakemake compares to
-    decide reruns, passes it under that name."""
+    The key is "rmvpe" for every method: the name convert_recording takes the weights by.
+    """
     method = config["convert"]["f0_method"]
     if not EXPERIMENTS[wildcards.experiment]["f0"] or method not in PITCH_WEIGHTS:
         return {}

@@ -13,7 +13,7 @@ rule extract_f0:
         method=f0_method,
         algorithm=pitch_rule_version("extract_f0"),
     run:
-        from rvc_pipeline.f0 import extract_f0_dir
+        from rvc_pipeline.pitch.classic import extract_f0_dir
 
         run_logged(
             log[0],

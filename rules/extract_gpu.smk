@@ -1,39 +1,5 @@
-# The GPU steps, one job per recording (local runs; gpu_batch_size 0).
-# rmvpe's own rule from before the registry (a device method otherwise runs in extract_f0_device):
-# Snakemake compares a rule's code to decide reruns, so this code stays as it was.
-rule extract_f0_rmvpe:
-    input:
-        unpack(f0_weights_input),
-        wav_dir=SEGMENTS_16K,
-    output:
-        coarse_dir=directory(F0_COARSE_DIR),
-        hz_dir=directory(F0_HZ_DIR),
-    log:
-        "results/{experiment}/logs/extract_f0_rmvpe/{source}.log",
-    wildcard_constraints:
-        experiment=F0_EXPERIMENTS["extract_f0_rmvpe"],
-    threads: segment_threads
-    resources:
-        gpu=0,
-    params:
-        algorithm=pitch_rule_version("extract_f0_rmvpe"),
-    run:
-        from rvc_pipeline.rmvpe import extract_rmvpe_dir
-
-        run_logged(
-            log[0],
-            extract_rmvpe_dir,
-            wav_dir=input.wav_dir,
-            coarse_dir=output.coarse_dir,
-            hz_dir=output.hz_dir,
-            weights=input.weights,
-            device=job_device(resources),
-            threads=1,
-            width=threads,
-        )
-
-
-# The pitch methods that run on the job's device (GPU where given); the registry names them.
+# The GPU steps, one job per recording (local runs; gpu_batch_size 0). Pitch of the methods that
+# run on the job's device (GPU where given), which the registry names.
 if "extract_f0_device" in USED_PITCH_RULES:
 
     rule extract_f0_device:
@@ -51,7 +17,7 @@ if "extract_f0_device" in USED_PITCH_RULES:
         resources:
             gpu=0,
         params:
-            method=f0_method,
+            method=device_method_record,
             algorithm=pitch_rule_version("extract_f0_device"),
         run:
             from rvc_pipeline.pitch.device import extract_device_dir
@@ -62,7 +28,7 @@ if "extract_f0_device" in USED_PITCH_RULES:
                 wav_dir=input.wav_dir,
                 coarse_dir=output.coarse_dir,
                 hz_dir=output.hz_dir,
-                method_name=params.method,
+                method_name=f0_method(wildcards),
                 weights=input.weights,
                 device=job_device(resources),
                 threads=1,

@@ -80,7 +80,7 @@ rule report_dataset:
         excluded=excluded_entries,
         warnings=dataset_warnings,
     run:
-        from rvc_pipeline.report import merge_reports
+        from rvc_pipeline.preprocess.dataset_report import merge_reports
 
         run_logged(
             log[0],

@@ -63,7 +63,7 @@ rule export_model:
         version=version,
         choice=EXPORT_CHOICE,
     run:
-        from rvc_pipeline.export import export_experiment
+        from rvc_pipeline.training.export import export_experiment
 
         run_logged(
             log[0],

@@ -2,7 +2,7 @@
 
 from rvc_pipeline.logs import run_script
 from rvc_pipeline.options import TrainOptions
-from rvc_pipeline.training_run import train_experiment
+from rvc_pipeline.training.run import train_experiment
 
 run_script(
     snakemake.log[0],

@@ -1,7 +1,7 @@
 """write_filelist: RVC's filelist.txt and config.json of one experiment, and its validation list."""
 
 from rvc_pipeline.logs import run_script
-from rvc_pipeline.training_inputs import prepare_training
+from rvc_pipeline.training.inputs import prepare_training
 
 run_script(
     snakemake.log[0],

@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 AssetCheck = namedtuple("AssetCheck", "path key role status required reason sha256")
 OFFICIAL = AssetCheck("pretrained/f0G40k.pth", "v1_f0G40k", "generator", "official", True, "", "a" * 64)
 HUBERT = AssetCheck("pretrained/hubert_base.pt", "hubert_base", "hubert", "official", True, "", "b" * 64)
-FIX = "snakemake --set-resources train_model:gpu=1 extract_features:gpu=1 extract_f0_rmvpe:gpu=1"
+FIX = "snakemake --set-resources train_model:gpu=1 extract_features:gpu=1 extract_f0_device:gpu=1"
 
 
 # --- compare_outputs ---------------------------------------------------------------------------

@@ -31,7 +31,7 @@ def test_existing_methods_keep_their_versions_and_rules():
         ("pm", "harvest", "dio", "rmvpe"), "1"
     )
     assert {METHODS[name].extract_rule for name in ("pm", "harvest", "dio")} == {"extract_f0"}
-    assert METHODS["rmvpe"].extract_rule == "extract_f0_rmvpe"
+    assert {m.extract_rule for m in METHODS.values() if m.runs == DEVICE} == {"extract_f0_device"}
 
 
 def test_every_entry_is_complete_and_its_implementation_imports():

@@ -32,7 +32,7 @@ def test_rmvpe_extract_lengths_no_rerun_and_new_weights_rerun_only_rmvpe_jobs(wo
         np.testing.assert_array_equal(coarse, coarse_f0(hz))
         checked += 1
     assert checked >= 2
-    logs = sorted((results / "logs" / "extract_f0_rmvpe").glob("*.log"))
+    logs = sorted((results / "logs" / "extract_f0_device").glob("*.log"))
     assert [p.stem for p in logs] == ["alpha", "beta"]
     assert sum("loading RMVPE weights" in p.read_text() for p in logs) == 1  # once per process
     assert not (results / "logs" / "extract_f0").exists()
@@ -43,7 +43,7 @@ def test_rmvpe_extract_lengths_no_rerun_and_new_weights_rerun_only_rmvpe_jobs(wo
     jobs = workflow.dry_run_jobs("extract")
     # the rmvpe jobs, and the Pitch page of the report drawn from their output
     assert sorted(w for rule, w in jobs if "source=" in w) == ["experiment=exp, source=alpha", "experiment=exp, source=beta"]
-    assert sorted(rule for rule, _ in jobs) == ["extract", "extract_f0_rmvpe", "extract_f0_rmvpe", "plot_pitch"]
+    assert sorted(rule for rule, _ in jobs) == ["extract", "extract_f0_device", "extract_f0_device", "plot_pitch"]
 
 
 @pytest.mark.parametrize(
@@ -67,7 +67,7 @@ def test_a_model_without_pitch_needs_no_rmvpe_weights(workflow):
     config = extract_config(f0=False, f0_method="rmvpe", convert_dir="voices")
     workflow.write_config({**config, "convert": {"f0_method": "rmvpe"}})
     rules = {rule for rule, _ in workflow.dry_run_jobs("extract")}
-    assert "extract_features" in rules and not rules & {"extract_f0", "extract_f0_rmvpe"}
+    assert "extract_features" in rules and not rules & {"extract_f0", "extract_f0_device"}
 
 
 def test_slurm_profile_sends_rmvpe_jobs_to_the_gpu_partition(workflow, monkeypatch):

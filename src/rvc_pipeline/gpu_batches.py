@@ -105,12 +105,7 @@ def run_each(func: Callable[..., Any], /, *, logs: Iterable[str], per_member: Ma
 
 
 def device_pitch(method_name: str) -> Callable[..., Any]:
-    """The per-recording extraction of a device pitch method, called as its rule calls it (rmvpe
-    keeps its own function; the others take their method's name)."""
-    if method_name == "rmvpe":
-        from rvc_pipeline.rmvpe import extract_rmvpe_dir
-
-        return extract_rmvpe_dir
+    """The per-recording extraction of a device pitch method, called as its rule calls it."""
     from rvc_pipeline.pitch.device import extract_device_dir
 
     return functools.partial(extract_device_dir, method_name=method_name)

@@ -7,6 +7,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import soundfile as sf
 import torch
 
 from rvc_pipeline.devices import require_device
@@ -31,9 +32,10 @@ def extract_device_dir(
 ) -> None:
     """Write ``{name}.wav.npy`` (coarse int64 into coarse_dir, Hz float64 into hz_dir) for every *.wav.
 
-    The weights load once per process; ``width`` runs of 16 segments go at once in threads of this
-    process, so only those segments are in memory. ``threads`` sets torch's intra-op threads
-    (process-wide; see ``features.extract_features_dir``).
+    The weights load once per process; ``width`` runs of segments go at once in threads of this
+    process, so only those segments are in memory: the estimator's own runs where it plans them
+    (``runs(lengths)``, as RMVPE does by padded length), else runs of 16. ``threads`` sets torch's
+    intra-op threads (process-wide; see ``features.extract_features_dir``).
     """
     entry = method(method_name, runs=DEVICE)
     require_device(device)
@@ -46,10 +48,18 @@ def extract_device_dir(
     log.info("f0 (%s, %s) of %d files in %s", entry.name, device, len(wavs), wav_dir)
 
     def estimate(run: list[Path]) -> None:
-        for wav, hz in zip(run, estimator.f0_many([read_wav_16k(wav) for wav in run])):
+        audios = [read_wav_16k(wav) for wav in run]
+        try:
+            f0s = estimator.f0_many(audios)
+        except ValueError as err:  # an input the method cannot take: name the segments
+            raise ValueError(f"{', '.join(map(str, run))}: {err}") from None
+        for wav, hz in zip(run, f0s):
             save_pitch(wav, hz, coarse_dir, hz_dir)
 
-    runs = [wavs[start : start + FILES_PER_CALL] for start in range(0, len(wavs), FILES_PER_CALL)]
+    if hasattr(estimator, "runs"):
+        runs = [[wavs[i] for i in run] for run in estimator.runs([sf.info(wav).frames for wav in wavs])]
+    else:
+        runs = [wavs[start : start + FILES_PER_CALL] for start in range(0, len(wavs), FILES_PER_CALL)]
     with ThreadPoolExecutor(max(1, width)) as pool:
         for _ in pool.map(estimate, runs):
             pass

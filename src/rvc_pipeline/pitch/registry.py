@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 POOL, DEVICE = "pool", "device"
-# One rule per kind of execution. rmvpe keeps the rule it had before the registry: Snakemake reruns
-# a job whose rule code changed, so moving it would redo every existing rmvpe result.
+# One rule per kind of execution.
 RULES = {POOL: "extract_f0", DEVICE: "extract_f0_device"}
 
 
@@ -25,7 +24,8 @@ class PitchMethod:
 
     ``runs``: POOL (the CPU worker pool; ``implementation`` is a function 16 kHz audio -> Hz) or
     DEVICE (the job's device, GPU where given; ``implementation`` is a loader ``(weights, device)``
-    returning an estimator with ``f0(audio)`` and ``f0_many(audios)``). ``weights``: the key of the
+    returning an estimator with ``f0(audio)`` and ``f0_many(audios)``, and optionally
+    ``runs(lengths)``: how a source's segments go to ``f0_many``, see ``pitch.device``). ``weights``: the key of the
     pretrained manifest it reads, or None; ``reader``, for methods with weights, a function path ->
     network that reads them strictly, without a device or a cache (the pretrained checks). ``version``: bump it when the method's outputs change,
     and exactly its jobs rerun. ``conversion_median``: the median filter RVC's conversion applies
@@ -39,11 +39,10 @@ class PitchMethod:
     implementation: str
     conversion_median: int = 1
     reader: str | None = None
-    rule: str | None = None  # the extract rule, when not the one of its kind (rmvpe: see RULES)
 
     @property
     def extract_rule(self) -> str:
-        return self.rule or RULES[self.runs]
+        return RULES[self.runs]
 
 
 METHODS: dict[str, PitchMethod] = {
@@ -52,7 +51,7 @@ METHODS: dict[str, PitchMethod] = {
         PitchMethod("pm", POOL, None, "1", "rvc_pipeline.pitch.classic.pm"),
         PitchMethod("harvest", POOL, None, "1", "rvc_pipeline.pitch.classic.harvest", conversion_median=3),
         PitchMethod("dio", POOL, None, "1", "rvc_pipeline.pitch.classic.dio"),
-        PitchMethod("rmvpe", DEVICE, "rmvpe", "1", "rvc_pipeline.pitch.rmvpe.load_rmvpe", rule="extract_f0_rmvpe",
+        PitchMethod("rmvpe", DEVICE, "rmvpe", "1", "rvc_pipeline.pitch.rmvpe.load_rmvpe",
                     reader="rvc_pipeline.pitch.rmvpe.loader.rmvpe_network"),
         PitchMethod("crepe", DEVICE, "crepe_full", "1", "rvc_pipeline.pitch.crepe.load_full",
                     reader="rvc_pipeline.pitch.crepe.full_network"),
@@ -65,8 +64,7 @@ METHODS: dict[str, PitchMethod] = {
 
 def device_rules() -> tuple[str, ...]:
     """The extract rules that run on the job's device (GPU where given): the profile's GPU routing."""
-    rules = [m.extract_rule for m in METHODS.values() if m.runs == DEVICE]
-    return tuple(dict.fromkeys([*rules, RULES[DEVICE]]))
+    return (RULES[DEVICE],)
 
 
 def names(runs: str | None = None) -> tuple[str, ...]:

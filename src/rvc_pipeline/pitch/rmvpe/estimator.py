@@ -138,6 +138,11 @@ class PitchEstimator:
                 out[i] = hidden[row, :n]
         return out
 
+    def runs(self, lengths: Sequence[int]) -> list[list[int]]:
+        """Indices of inputs of these lengths (samples) in the runs ``f0_many`` takes as one
+        batch each (``pitch.device`` hands them over so)."""
+        return plan_batches(lengths, self.max_frames)
+
     def f0(self, audio: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
         """f0 in Hz (float64, 0 = unvoiced), one value per 10 ms: ``len(audio)//160 + 1`` values."""
         return salience_to_hz(self.salience(audio), threshold)
