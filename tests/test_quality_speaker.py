@@ -20,8 +20,10 @@ from rvc_pipeline.quality.speaker import (
     mean_embedding,
     normalise_volume,
     partial_starts,
+    prepare,
     read_16k,
     speaker_similarity,
+    too_little_voice,
     trim_silences,
 )
 
@@ -175,3 +177,73 @@ def test_similarity_of_every_pair(speaker_encoder_weights, capsys):
                                                 (str(clips[1]), str(clips[2]))]
     same, other = pairs[0]["similarity"], max(pairs[1]["similarity"], pairs[2]["similarity"])
     assert 0 <= other < same <= 1
+
+
+def _verdict(wav: np.ndarray) -> str | None:
+    return too_little_voice(wav, prepare(wav))
+
+
+def test_silent_or_short_audio_is_told_apart_from_a_voice():
+    """Silent: nothing above -60 dBFS (digital silence, a quiet room's hiss); too short: less than one
+    1.6 s partial once silences are cut, however long the file."""
+    hiss = np.random.default_rng(0).normal(0, 10 ** (-70 / 20), 5 * SR).astype(np.float32)
+    for silent in (np.zeros(3 * SR, np.float32), np.zeros(SR // 10, np.float32), hiss,
+                   harmonic_tone(200, 3.0, SR, amplitude=0.0005)):
+        assert _verdict(silent) == "silent (nothing louder than -60 dBFS)"
+    assert _verdict(harmonic_tone(200, 0.1, SR)) == (
+        "too short: 0.10 s of audio once silences are cut, less than one 1.6 s partial"
+    )
+    gap = np.zeros(3 * SR, np.float32)
+    # 1.3 s of tone in a 7.3 s file: 0.13 s of the gaps around it is kept.
+    assert _verdict(np.concatenate([gap, harmonic_tone(200, 1.3, SR), gap])).startswith("too short: 1.43 s")
+    assert _verdict(harmonic_tone(200, 1.6, SR)) is None
+    assert _verdict(harmonic_tone(200, 3.0, SR, amplitude=0.002)) is None  # quiet, not silent: raised
+
+
+@pytest.fixture
+def random_encoder_file(tmp_path):
+    torch.manual_seed(0)
+    return _save(tmp_path, SpeakerEncoder().state_dict())
+
+
+def test_similarity_leaves_out_silent_and_short_files_and_pairs_a_file_with_itself(tmp_path, random_encoder_file, capsys):
+    """`similarity a silent short` once scored the silent file and a 0.1 s tone like voices, and
+    `similarity a a` printed nothing."""
+    files = {
+        "a": harmonic_tone(180, 3.0, SR),
+        "b": harmonic_tone(230, 3.0, SR),
+        "silent": np.zeros(3 * SR, np.float32),
+        "short": harmonic_tone(200, 0.1, SR),
+    }
+    path = {}
+    for name, wav in files.items():
+        path[name] = tmp_path / f"{name}.wav"
+        write_wav(path[name], wav, SR)
+
+    def similarity(*names: str) -> tuple[int, dict, list[str]]:
+        args = ["similarity", *(str(path[n]) for n in names), "--weights", str(random_encoder_file), "--json"]
+        status = cli.main(args)
+        out, err = capsys.readouterr()
+        return status, json.loads(out) if out else {}, err.splitlines()
+
+    status, result, err = similarity("a", "silent", "b", "short")
+    assert status == 0
+    assert [(p["a"], p["b"]) for p in result["pairs"]] == [(str(path["a"]), str(path["b"]))]
+    assert result["left_out"] == [
+        {"file": str(path["silent"]), "reason": "silent (nothing louder than -60 dBFS)"},
+        {"file": str(path["short"]), "reason": "too short: 0.10 s of audio once silences are cut, "
+                                               "less than one 1.6 s partial"},
+    ]
+    assert err == [f"rvc-pipeline similarity: warning: {path[n]}: {r['reason']}: left out"
+                   for n, r in zip(("silent", "short"), result["left_out"])]
+
+    status, result, err = similarity("a", "a")
+    assert status == 0 and err == []
+    assert result["pairs"] == [{"a": str(path["a"]), "b": str(path["a"]), "similarity": 1.0}]
+    status, result, _ = similarity("a", "b", "a")
+    assert [(p["a"], p["b"]) for p in result["pairs"]] == [(str(path["a"]), str(path["b"])),
+                                                          (str(path["a"]), str(path["a"]))]
+
+    status, result, err = similarity("a", "silent")
+    assert status == 1 and result == {}
+    assert err[-1] == "rvc-pipeline similarity: error: fewer than two recordings left to compare (1 left out)"

@@ -165,6 +165,39 @@ def test_merge_refuses_models_of_another_kind(tmp_path, kind_b, message):
     assert not (tmp_path / "m.pth").exists()
 
 
+def test_merge_and_extract_never_write_over_their_inputs(tmp_path, capsys):
+    """`model merge a b -o a` and `model extract G -o G` once replaced the input: refused, one line,
+    exit 1, nothing written; links and a checkpoint's config.json count as the input."""
+    a, b = _small(tmp_path, 1, "a.pth"), _small(tmp_path, 2, "b.pth")
+    (tmp_path / "exp").mkdir()
+    g = _checkpoint(tmp_path / "exp", 3)
+    config = g.parent / "config.json"
+    (tmp_path / "hard.pth").hardlink_to(a)
+    (tmp_path / "soft.pth").symlink_to(b)
+    originals = {path: path.read_bytes() for path in (a, b, g, config)}
+    merges = {
+        a: f"refusing to write the merged model to {a}: it is the model A {a};",
+        f"{tmp_path}/./b.pth": f"it is the model B {b};",
+        tmp_path / "hard.pth": f"it is the model A {a} (the same file under another name: a link)",
+        tmp_path / "soft.pth": f"it is the model B {b} (the same file under another name: a link)",
+    }
+    for out, message in merges.items():
+        assert main(["model", "merge", str(a), str(b), "-o", str(out)]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("rvc-pipeline model: error: ") and message in err, err
+    with pytest.raises(ValueError, match=re.escape(f"it is the model B's config.json {config}")):
+        merge_models(a, g, config, weight=0.5)
+    for out, message in ((g, f"it is the checkpoint {g};"), (config, f"it is the checkpoint's config.json {config};")):
+        assert main(["model", "extract", str(g), "-o", str(out)]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"refusing to write the small model to {out}: {message}" in err, err
+    assert {path: path.read_bytes() for path in originals} == originals
+    assert not list(tmp_path.rglob(".*.tmp"))
+    # Another output beside them is written as before.
+    assert main(["model", "extract", str(g), "-o", str(g.parent / "small.pth")]) == 0
+    assert main(["model", "merge", str(a), str(b), "-o", str(tmp_path / "m.pth")]) == 0
+
+
 def test_extract_equals_the_workflows_export_byte_for_byte(tmp_path):
     exp = tmp_path / "exp"
     exp.mkdir()

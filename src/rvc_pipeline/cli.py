@@ -12,6 +12,7 @@ from pathlib import Path
 from rvc_pipeline.pitch.registry import METHODS as PITCH_METHODS
 from rvc_pipeline.logs import to_rule_log
 from rvc_pipeline.convert.model_commands import add_model_commands
+from rvc_pipeline.overwrite import refuse_overwrite
 
 
 def default_f0_weights(method: str) -> Path | None:
@@ -57,6 +58,10 @@ def _doctor(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> None:
     from rvc_pipeline.reporting.snapshot import build_report  # matplotlib loads only when needed
 
+    if args.output is not None and args.results.is_dir():
+        # The report reads the experiments' folders and writes nothing under them.
+        for folder in filter(Path.is_dir, args.results.iterdir()):
+            refuse_overwrite(args.output, {"experiment folder": folder}, what="the report")
     pages = build_report(args.results, args.output)
     print(f"{args.output or Path(args.results) / 'report.html'}: {len(pages)} pages")
 
@@ -64,18 +69,41 @@ def _report(args: argparse.Namespace) -> None:
 def _similarity(args: argparse.Namespace) -> None:
     import itertools
 
-    from rvc_pipeline.quality.speaker import embed, load_speaker_encoder, read_16k, speaker_similarity
+    from rvc_pipeline.quality.speaker import (
+        embed_prepared,
+        load_speaker_encoder,
+        prepare,
+        read_16k,
+        speaker_similarity,
+        too_little_voice,
+    )
 
     if len(args.files) < 2:
         raise ValueError("give at least two audio files to compare")
     encoder = load_speaker_encoder(args.weights)
-    embeddings = {path: embed(encoder, read_16k(path)) for path in dict.fromkeys(args.files)}
+    embeddings, left_out = {}, []
+    for path in dict.fromkeys(args.files):  # a file given twice is read once
+        wav = read_16k(path)
+        prepared = prepare(wav)
+        problem = too_little_voice(wav, prepared)
+        if problem:
+            print(f"rvc-pipeline similarity: warning: {path}: {problem}: left out", file=sys.stderr)
+            left_out.append({"file": str(path), "reason": problem})
+        else:
+            embeddings[path] = embed_prepared(encoder, prepared)
+    kept = [path for path in args.files if path in embeddings]
+    if len(kept) < 2:
+        raise ValueError(f"fewer than two recordings left to compare ({len(left_out)} left out)")
+    # Each unordered pair once, in the order given: `a a` is the pair (a, a), `a b a` gives (a, b) once.
+    unique: dict[frozenset[Path], tuple[Path, Path]] = {}
+    for a, b in itertools.combinations(kept, 2):
+        unique.setdefault(frozenset((a, b)), (a, b))
     pairs = [
         {"a": str(a), "b": str(b), "similarity": round(speaker_similarity(embeddings[a], embeddings[b]), 4)}
-        for a, b in itertools.combinations(embeddings, 2)
+        for a, b in unique.values()
     ]
     if args.json:
-        print(json.dumps({"pairs": pairs}, indent=2))
+        print(json.dumps({"pairs": pairs, "left_out": left_out}, indent=2))
     else:
         for pair in pairs:
             print(f"{pair['similarity']:.3f}  {pair['a']}  {pair['b']}")
@@ -93,6 +121,7 @@ def _fetch_one(asset, target: Path, args: argparse.Namespace) -> bool:
     """Fetch one file and print its line; False when it failed."""
     from rvc_pipeline.pretrained.fetch import FetchError, fetch_asset
 
+    refuse_overwrite(target, {"workflow config": args.configfile}, what=asset.path)
     try:
         status = fetch_asset(asset, target, base_url=args.base_url, force=args.force)
     except FetchError as err:
@@ -242,12 +271,15 @@ def build_parser() -> argparse.ArgumentParser:
         "similarity",
         help="speaker similarity (0..1) of every pair of recordings",
         description="Cosine similarity of the speaker embeddings (Resemblyzer's encoder) of every "
-        "pair of files: typically 0.8-0.95 for two recordings of one voice, 0.4-0.7 for different voices.",
+        "pair of files: typically 0.8-0.95 for two recordings of one voice, 0.4-0.7 for different voices. "
+        "A file given twice is paired with itself (1.0). A silent file, or one with less than 1.6 s "
+        "of audio once its silences are cut, is left out with a warning naming it (its embedding "
+        "would describe padding, not a voice); the command fails when fewer than two files are left.",
     )
     similarity.add_argument("files", nargs="+", type=Path, metavar="FILE", help="recordings (any format ffmpeg reads)")
     similarity.add_argument("--weights", type=Path, default=Path("pretrained/speaker_encoder/resemblyzer.pt"),
                             help="the speaker encoder (rvc-pipeline pretrained fetch speaker_encoder; default: %(default)s)")
-    similarity.add_argument("--json", action="store_true", help='print {"pairs": [{"a", "b", "similarity"}, …]}')
+    similarity.add_argument("--json", action="store_true", help='print {"pairs": [{"a", "b", "similarity"}, …], "left_out": [{"file", "reason"}, …]}')
     similarity.set_defaults(run=_similarity)
     add_model_commands(commands)
     return parser

@@ -25,6 +25,7 @@ from rvc_pipeline.training.checkpoint_header import generator_kind
 from rvc_pipeline.training.export import export_model, write_small_model
 from rvc_pipeline.layout import rate_name
 from rvc_pipeline.models import ModelConfig
+from rvc_pipeline.overwrite import refuse_overwrite
 from rvc_pipeline.training.rvc_folder import CONFIG
 
 # Keys ``info`` reports under its own names or not at all; any other scalar field (other tools
@@ -49,6 +50,13 @@ class VoiceModel:
     @property
     def is_checkpoint(self) -> bool:
         return "model" in self.data
+
+    def files(self, role: str) -> dict[str, Path]:
+        """What the model was read from, by role: its file, and a checkpoint's config.json."""
+        files = {role: self.path}
+        if self.is_checkpoint:
+            files[f"{role}'s {CONFIG}"] = self.path.parent / CONFIG
+        return files
 
 
 def _beside_config(path: Path) -> dict[str, Any]:
@@ -156,6 +164,7 @@ def merge_models(
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"the weight of A must be between 0 and 1, got {weight}")
     model_a, model_b = open_model(a), open_model(b)
+    refuse_overwrite(out, {**model_a.files("model A"), **model_b.files("model B")}, what="the merged model")
     differences = [
         f"{what}: {model_a.path.name} {x}, {model_b.path.name} {y}"
         for what, x, y in (
@@ -205,6 +214,7 @@ def extract_model(checkpoint: str | os.PathLike, out: str | os.PathLike) -> None
     """The small model of a ``G_*.pth``, as the workflow's ``export_model`` writes it for that
     epoch: hyper-parameters from the ``config.json`` beside it, pitch and version from the shapes."""
     model = open_model(checkpoint)
+    refuse_overwrite(out, model.files("checkpoint"), what="the small model")
     if not model.is_checkpoint:
         raise ValueError(f"{checkpoint}: already a small model (no 'model' state dict to extract from)")
     epoch = model.data.get("iteration")
