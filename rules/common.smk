@@ -60,7 +60,22 @@ from rvc_pipeline.training.rvc_folder import check_folder, folder_files
 from rvc_pipeline.versions import FEATURES_VERSION, INDEX_VERSION
 from rvc_pipeline.workers import useful_width, worker_pool
 
-validate(config, "../config/schema.yaml")
+from rvc_pipeline.config_errors import config_error
+from rvc_pipeline.logs import quiet_log_errors
+from rvc_pipeline.workdir import unwritable_reason
+
+# Snakemake's own message prints the schema (all of it for a misspelt top-level key): one line.
+try:
+    validate(config, "../config/schema.yaml")
+except WorkflowError as invalid:
+    raise WorkflowError(config_error(invalid, workflow.configfiles)) from None
+
+# Snakemake takes its lock in .snakemake/ only after this parse: a read-only or full working
+# directory stops here with one line, and log files a full disk refuses drop records quietly.
+quiet_log_errors()
+_unwritable = workflow.is_main_process and unwritable_reason(os.getcwd())
+if _unwritable:
+    raise WorkflowError(_unwritable)
 
 EXPERIMENTS = config["experiments"]
 

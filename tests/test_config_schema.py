@@ -20,7 +20,7 @@ EXPERIMENT = SCHEMA["experiments"]["additionalProperties"]["properties"]
 # Fields of the typed options that the config does not set (RVC's fixed numbers, the algorithm
 # version, what the job decides for its machine): the schema must not name them.
 PREPROCESS_FIXED = {"norm_max", "norm_alpha", "clip_level", "algorithm"}
-TRAIN_FIXED = RUNTIME_OPTIONS | {"log_interval"}
+TRAIN_FIXED = RUNTIME_OPTIONS | {"log_interval", "algorithm"}  # algorithm: the code's version
 # Options the experiment (not the train section) sets, and how the schema names them there.
 TRAIN_FROM_EXPERIMENT = {"version": "version", "f0": "f0", "warm_start": "warm_start"}
 TRAIN_FROM_PRETRAINED = {"pretrained_g", "pretrained_d", "speaker_encoder"}  # paths from the pretrained section
@@ -105,3 +105,49 @@ def test_config_readme_is_generated_from_the_schema_and_describes_every_key():
     table = list(rows(schema["properties"]))
     assert ("preprocess.slicer.hop_ms", "integer, ≥ 1", "`15`", "Step of the RMS frames.") in table
     assert [key for key, _, _, text in table if not text] == []
+
+
+TOP_LEVEL_KEYS = "experiments, preprocess, pretrained, train, convert, gpu_batch_size, gpu_batch_resources"
+SLICING_KEYS = "per, overlap, highpass, max_peak, strict, downmix, slicer"
+TYPOS = {
+    "trian": (
+        {"trian": {"epochs": 3}},
+        f"unknown key 'trian' (did you mean 'train'?) at the top level; the keys there are {TOP_LEVEL_KEYS}",
+    ),
+    "pre": (
+        {"preprocess": {"pre": 3}},
+        f"unknown key 'pre' (did you mean 'per'?) in preprocess; the keys there are {SLICING_KEYS}",
+    ),
+    "two": (
+        {"zzz": 1, "qqq": 2},
+        f"unknown keys 'zzz', 'qqq' at the top level; the keys there are {TOP_LEVEL_KEYS}",
+    ),
+    "enum": ({"experiments": {"e": {"demo": 1, "sample_rate": "41k"}}}, "experiments.e.sample_rate: '41k' is not one of ['32k', '40k', '48k']"),
+    "required": ({"experiments": {"e": {}}}, "experiments.e: 'input_dir' is a required property"),
+}
+
+
+@pytest.mark.parametrize("case", TYPOS)
+def test_a_config_that_the_schema_refuses_is_one_line_naming_the_key(case):
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    from rvc_pipeline.config_errors import config_error
+
+    config, line = TYPOS[case]
+    with pytest.raises(WorkflowError) as refused:
+        validate({"experiments": {"e": {"demo": 1}}, **config}, str(REPO / "config/schema.yaml"))
+    assert len(str(refused.value).splitlines()) > 5  # Snakemake's own message prints the schema
+    assert config_error(refused.value, ["my.yaml"]) == f"config (my.yaml): {line}"
+
+
+@pytest.mark.slow
+def test_the_workflow_names_a_misspelt_key_in_one_line(workflow):
+    for case in ("trian", "pre"):
+        config, line = TYPOS[case]
+        workflow.write_config({"experiments": {"e": {"demo": 1}}, **config})
+        refused = workflow.run("-n", check=False)
+        assert refused.returncode == 1
+        said = refused.stdout + refused.stderr
+        assert f"config ({workflow.workdir / 'config.yaml'}): {line}\n" in said
+        assert len(said.splitlines()) < 6, said

@@ -4,8 +4,20 @@ from pathlib import Path
 import faiss
 import numpy as np
 import pytest
+import torch
+from test_convert import voice  # noqa: F401  (a fixture: a tiny exported model, its index, an input)
 
-from rvc_pipeline.index.retrieval import MIN_ROWS, index_file_name, n_ivf, read_features, reduce_kmeans, train_index
+from rvc_pipeline.cli import main
+from rvc_pipeline.convert.pipeline import convert_recording
+from rvc_pipeline.index.retrieval import (
+    MIN_ROWS,
+    index_file_name,
+    n_ivf,
+    read_features,
+    read_index,
+    reduce_kmeans,
+    train_index,
+)
 
 
 def write_features(root: Path, rows_per_file: dict[str, list[int]], dim: int = 256, seed: int = 1) -> np.ndarray:
@@ -154,6 +166,46 @@ def test_bad_inputs_name_the_file(tmp_path: Path) -> None:
     np.save(tmp_path / "nan.npy", bad)
     with pytest.raises(ValueError, match=r"nan\.npy contains NaN"):
         train_index([tmp_path / "nan.npy"], tmp_path / "out", "x", "v1")
+
+
+ENDS_EARLY = "the file ends early: empty or truncated"
+A_MODEL = "a zip archive, as a PyTorch model is: the index is the added_IVF…index file"
+
+
+def test_a_file_that_is_not_an_index_is_named_in_one_line(tmp_path: Path) -> None:
+    write_features(tmp_path / "f", {"a": [MIN_ROWS]})
+    index = train_index(tmp_path / "f", tmp_path / "out", "x", "v1")
+    torch.save({"weight": torch.zeros(4)}, tmp_path / "model.pth")
+    (tmp_path / "empty.index").write_bytes(b"")
+    (tmp_path / "cut.index").write_bytes(index.read_bytes()[:200])
+    (tmp_path / "noise.index").write_bytes(bytes([1, 2, 3, 4]) * 64)
+    reasons = {
+        "model.pth": A_MODEL,
+        "empty.index": ENDS_EARLY,
+        "cut.index": ENDS_EARLY,
+        "noise.index": r'Index type 0x04030201 ("\x01\x02\x03\x04") not recognized',
+    }
+    for name, reason in reasons.items():
+        with pytest.raises(ValueError) as refused:
+            read_index(tmp_path / name)
+        assert str(refused.value) == f"{tmp_path / name}: not a faiss index ({reason})"
+    assert read_index(index).ntotal == MIN_ROWS
+
+
+def test_conversion_names_an_index_that_is_not_one(voice: dict[str, Path], tmp_path: Path, capsys) -> None:  # noqa: F811
+    out = tmp_path / "converted.wav"
+    cli = ["convert", str(voice["model"]), str(voice["input"]), str(out), "--hubert-standin", "tiny"]
+    assert main([*cli, "--index", str(voice["model"])]) == 1
+    assert capsys.readouterr().err == f"rvc-pipeline convert: error: {voice['model']}: not a faiss index ({A_MODEL})\n"
+    # The workflow's convert_audio job, whose index folder holds a cut index.
+    index_dir = tmp_path / "index"
+    index_dir.mkdir()
+    cut = index_dir / voice["index"].name
+    cut.write_bytes(voice["index"].read_bytes()[:200])
+    with pytest.raises(ValueError) as refused:
+        convert_recording(voice["model"], index_dir, voice["input"], out, settings={}, standin="tiny")
+    assert str(refused.value) == f"{cut}: not a faiss index ({ENDS_EARLY})"
+    assert not out.exists()
 
 
 def test_two_level_kmeans_as_good_as_flat_kmeans_on_held_out_rows() -> None:

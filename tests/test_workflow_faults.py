@@ -3,16 +3,19 @@
 A Ctrl-C or SIGTERM to Snakemake while features are extracted (sent from inside a job by a fault
 point, so it lands there and nowhere else); one folder as two experiments at two sample rates,
 then a changed sample rate (fewer epochs: test_workflow_train.py); a disk that fills up while
-slicing (a 2 MiB tmpfs, where mounting one is allowed).
+slicing (a 2 MiB tmpfs, where mounting one is allowed), log files included; a working directory
+that takes no writes, stopped at planning.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import pytest
 import soundfile as sf
 from conftest import Workflow, small_disk
+from test_workdir import ADVICE
 from test_workflow_preprocess import make_sources
 
 
@@ -93,3 +96,58 @@ def test_a_full_disk_while_slicing_is_named_in_the_job_log_and_on_the_console(tm
         assert re.search(pattern, log) and re.search(pattern, result.stderr), result.stderr[-3000:]
         assert "experiment exp: no model yet" in result.stderr
         assert list(disk.rglob(".*.tmp")) == []
+
+
+def _fill(disk) -> None:
+    """Write a file into ``disk`` until the disk is full."""
+    with open(disk / "filler", "wb", buffering=0) as filler:
+        with contextlib.suppress(OSError):
+            while True:
+                filler.write(bytes(1 << 12))
+
+
+DEMO = {"experiments": {"exp": {"demo": 1}}, "pretrained": {"hubert_standin": "tiny"}}
+
+
+@pytest.mark.slow
+def test_a_working_directory_that_takes_no_writes_stops_the_run_at_planning_in_one_line(tmp_path):
+    workflow = Workflow(tmp_path)
+    workflow.write_config(DEMO)
+    refused = workflow.run("preprocess", check=False, env={"RVC_PIPELINE_FAULT": "workdir_write:1:enospc"})
+    said = refused.stdout + refused.stderr
+    assert refused.returncode == 1
+    line = f"cannot write in the working directory {tmp_path}: No space left on device (injected at workdir_write); {ADVICE}"
+    assert f"\n{line}\n" in said and "Traceback" not in said and len(said.splitlines()) < 6, said
+    assert not (tmp_path / "results").exists()  # before Snakemake's lock, and before any check that writes
+
+
+@pytest.mark.slow
+def test_a_full_disk_at_planning_is_one_line_without_logging_errors(tmp_path):
+    with small_disk(tmp_path / "disk", "1m") as disk:
+        workflow = Workflow(disk)
+        workflow.write_config(DEMO)
+        _fill(disk)
+        refused = workflow.run("preprocess", check=False)
+        said = refused.stdout + refused.stderr
+        assert refused.returncode == 1
+        assert f"\ncannot write in the working directory {disk}: No space left on device; {ADVICE}\n" in said, said
+        # Snakemake's own log file (.snakemake/log) cannot take its records either: no tracebacks.
+        assert "Logging error" not in said and "Traceback" not in said, said
+
+
+@pytest.mark.slow
+def test_a_full_disk_while_slicing_with_log_files_it_refuses_fails_with_its_one_line(tmp_path):
+    with small_disk(tmp_path / "disk", "2m") as disk:
+        workflow = Workflow(disk)
+        make_sources(disk / "voices", names=("alpha",), seconds=12.0)  # its segments need 2.3 MB
+        workflow.write_config(
+            {"experiments": {"exp": {"input_dir": "voices", "sample_rate": "32k"}}, "pretrained": {"hubert_standin": "tiny"}}
+        )
+        # Every record a rule log takes is refused, as a full disk refuses it.
+        result = workflow.run("preprocess", check=False, env={"RVC_PIPELINE_FAULT": "log_write:1:enospc"})
+        said = result.stdout + result.stderr
+        assert result.returncode == 1
+        assert re.search(r"\n\[Errno 28\] no space left on the device writing results/exp/\S+/alpha/alpha_\d+\.wav: ", said), said
+        assert "Logging error" not in said, said
+        assert "log: results/exp/logs/slice_audio/alpha.log" in said
+        assert (disk / "results/exp/logs/slice_audio/alpha.log").read_text() == ""

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from rvc_pipeline.faults import fault_point
 from rvc_pipeline.stopping import StopRequested
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -26,11 +27,44 @@ def _console_handler(thread: int | None = None) -> logging.Handler:
     return handler
 
 
+class _LogFile(logging.FileHandler):
+    """A rule's log file that drops the records it cannot write (a full disk) without a word.
+
+    logging's default prints a "--- Logging error ---" traceback per record, and closing the
+    file raises the write's error again: both would bury the job's own one-line error, and the
+    job fails or finishes on its own merits.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            fault_point("log_write")  # a full disk refusing the record, for the tests
+        except OSError:
+            self.handleError(record)
+        else:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
+
+    def close(self) -> None:
+        try:
+            super().close()  # flushes what a full disk refused: it fails again, after closing
+        except OSError:
+            pass
+
+
 def _file_handler(path: str | os.PathLike) -> logging.Handler:
     os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
-    handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+    handler = _LogFile(path, mode="a", encoding="utf-8")
     handler.setFormatter(logging.Formatter(FORMAT))
     return handler
+
+
+def quiet_log_errors() -> None:
+    """Let every log handler of this process drop what it cannot write, Snakemake's own log file
+    included (``logging.raiseExceptions``): on a full disk each record would otherwise print a
+    traceback."""
+    logging.raiseExceptions = False
 
 
 def to_rule_log(path: str | os.PathLike | None, level: int = logging.INFO) -> None:

@@ -8,7 +8,6 @@ output is cut to exactly its share of the input, so the result always lasts as l
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +28,8 @@ from rvc_pipeline.pitch.registry import method as pitch_method
 from rvc_pipeline.pitch.registry import tracker
 from rvc_pipeline.filters import highpass
 from rvc_pipeline.features.hubert import HubertFeatureModel, load_hubert
-from rvc_pipeline.index.retrieval import added_index
+from rvc_pipeline.index.retrieval import added_index, read_index
+from rvc_pipeline.overwrite import refuse_overwrite
 from rvc_pipeline.layout import FEATURE_DIMS, FEATURE_RATE, HOP
 from rvc_pipeline.progress import Progress
 from rvc_pipeline.preprocess.slicer import frame_rms
@@ -215,29 +215,12 @@ def load_index(path: str | Path, version: str) -> tuple[faiss.Index, np.ndarray]
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"index file {path} does not exist")
-    index = faiss.read_index(str(path))
+    index = read_index(path)
     if index.d != FEATURE_DIMS[version]:
         raise ValueError(f"{path}: index has {index.d}-d rows, a {version} model needs {FEATURE_DIMS[version]}")
     if index.ntotal == 0:
         raise ValueError(f"{path}: index holds no rows (a trained_ index? use the added_ one)")
     return index, index.reconstruct_n(0, index.ntotal)
-
-
-def refuse_overwrite(output: str | Path, sources: dict[str, str | Path | None]) -> None:
-    """Raise naming both when ``output`` is one of the ``sources`` (role -> path) of a conversion.
-
-    The same file under another name counts too (a symbolic or hard link, ``./x`` for ``x``).
-    """
-    if not os.path.exists(output):
-        return
-    for role, source in sources.items():
-        if source is not None and os.path.exists(source) and os.path.samefile(output, source):
-            alias = os.path.abspath(output) != os.path.abspath(source)
-            same = " (the same file under another name: a link)" if alias else ""
-            raise ValueError(
-                f"refusing to write the conversion to {output}: it is the {role} {source}{same}; "
-                "choose another output file"
-            )
 
 
 def convert_file(
@@ -274,6 +257,7 @@ def convert_file(
             "HuBERT weights": hubert_weights,
             "pitch weights": f0_weights,
         },
+        what="the conversion",
     )
     if not 0 <= index_rate <= 1:
         raise ValueError(f"index_rate must be between 0 and 1, got {index_rate}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -30,6 +31,8 @@ N_CENTROIDS = 10_000
 ADD_BATCH = 8192
 # Rows per task when the k-means worker threads find each row's coarse cell.
 ASSIGN_BATCH = 65536
+# How a zip archive starts, a PyTorch model (.pth) among them: the usual wrong file given as the index.
+ZIP_MAGIC = b"PK\x03\x04"
 # Conversion searches 8 neighbours per frame; an index with fewer rows can never return 8, so every
 # query would get placeholder (-1) labels. faiss IVF training itself only needs n_ivf (here 1) points.
 MIN_ROWS = 8
@@ -171,6 +174,25 @@ def _write_index(index: faiss.Index, path: Path) -> None:
         faiss.write_index(index, str(tmp))
         fault_point("index")
     log.info("wrote %s", path)
+
+
+def read_index(path: str | os.PathLike) -> faiss.Index:
+    """The faiss index in the file ``path``; one that is not an index (a model, a truncated
+    index) raises ValueError in one line naming it, not faiss's C++ error."""
+    try:
+        return faiss.read_index(os.fspath(path))
+    except RuntimeError as err:
+        raise ValueError(f"{path}: not a faiss index ({_not_an_index(path, str(err))})") from None
+
+
+def _not_an_index(path: str | os.PathLike, error: str) -> str:
+    with open(path, "rb") as handle:
+        if handle.read(len(ZIP_MAGIC)) == ZIP_MAGIC:
+            return "a zip archive, as a PyTorch model is: the index is the added_IVF…index file"
+    if "read error" in error:
+        return "the file ends early: empty or truncated"
+    # faiss says where in its C++ sources it failed, then what: keep the what.
+    return re.split(r"\.cpp:\d+: ", error)[-1]
 
 
 def train_index(

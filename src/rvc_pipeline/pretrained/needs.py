@@ -18,6 +18,7 @@ import yaml
 
 from rvc_pipeline.pitch.registry import METHODS as PITCH_METHODS
 from rvc_pipeline.pretrained.manifest import ASSETS, Asset
+from rvc_pipeline.config_errors import config_error
 
 PRETRAINED_DIR = "pretrained"
 SCHEMA = Path(__file__).resolve().parents[3] / "config" / "schema.yaml"
@@ -223,6 +224,5 @@ def load_config(path: str | os.PathLike) -> dict[str, Any]:
     try:
         jsonschema.validate(config, schema)
     except jsonschema.ValidationError as err:
-        where = ".".join(map(str, err.absolute_path)) or "(top level)"
-        raise ValueError(f"{path}: {where}: {err.message}") from None
+        raise ValueError(config_error(err, [path])) from None
     return config
