@@ -298,3 +298,56 @@ def test_standin_is_seeded_cached_and_loud(tmp_path, caplog):
         load_hubert(None, standin="huge")
     with pytest.raises(FileNotFoundError, match="missing.pt"):
         load_hubert(tmp_path / "missing.pt", standin=None)
+
+
+class Harmless:
+    """A class of no harm: still not a tensor, so ``weights_only`` refuses it as the jobs must."""
+
+
+def save_hf_pickle(folder, payload=None):
+    """The tiny stand-in as a Hugging Face folder whose weights are ``pytorch_model.bin``, a pickle
+    holding ``payload`` beside the tensors (when given)."""
+    from safetensors.torch import load_file
+
+    standin_model("tiny").save_pretrained(folder)
+    state = load_file(folder / "model.safetensors")
+    (folder / "model.safetensors").unlink()
+    torch.save({**state, **({"extra": payload} if payload is not None else {})}, folder / "pytorch_model.bin")
+    return folder / "pytorch_model.bin"
+
+
+class SystemCall:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("payload, name", [("harmless", "test_hubert.Harmless"), ("system", "posix.system")])
+def test_hf_pickle_with_a_non_tensor_global_is_one_line_naming_the_file_and_runs_nothing(tmp_path, payload, name):
+    marker = tmp_path / "pwned"
+    bin_file = save_hf_pickle(tmp_path / "hf", Harmless() if payload == "harmless" else SystemCall(marker))
+    with pytest.raises(ValueError) as err:
+        load_hubert(tmp_path / "hf")
+    message = str(err.value)
+    assert message.startswith(f"{bin_file}: cannot load the weights: refusing to unpickle it: it needs {name},")
+    assert "\n" not in message
+    assert not marker.exists()
+
+
+def test_hf_pickle_of_plain_tensors_loads_and_differences_are_named(tmp_path):
+    save_hf_pickle(tmp_path / "hf")
+    assert not load_hubert(tmp_path / "hf").is_standin
+    bin_file = save_hf_pickle(tmp_path / "extra", torch.zeros(2))
+    with pytest.raises(ValueError, match=rf"^{bin_file}: weights do not match the model: unexpected: extra$"):
+        load_hubert(tmp_path / "extra")
+    state = torch.load(bin_file, weights_only=True)
+    state["final_proj.weight"] = torch.zeros(3, 3)
+    del state["extra"]
+    torch.save(state, bin_file)
+    with pytest.raises(ValueError, match=r"shape mismatch: final_proj\.weight \(3, 3\) \(model \(256, 64\)\)$"):
+        load_hubert(tmp_path / "extra")
+    (tmp_path / "extra" / "config.json").unlink()
+    with pytest.raises(ValueError, match="without config.json"):
+        load_hubert(tmp_path / "extra")

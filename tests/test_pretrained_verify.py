@@ -23,6 +23,7 @@ from rvc_pipeline.pretrained import manifest, needs, verify
 from rvc_pipeline.pretrained.needs import fill_defaults, load_config, needed_assets, unused_with_tiny
 from rvc_pipeline.pretrained.verify import file_sha256, problems, verify_config
 from rvc_pipeline.pitch.rmvpe.network import Rmvpe
+from test_hubert import Harmless, SystemCall, save_hf_pickle
 
 SCHEMA = yaml.safe_load(needs.SCHEMA.read_text())
 
@@ -197,18 +198,66 @@ def test_truncated_and_foreign_files_are_unusable_with_the_reason():
 
 def test_custom_hubert_and_rmvpe_load_through_the_projects_loaders():
     Path("pretrained").mkdir()
+    # Loads, but the jobs' loader refuses it: so must verify.
     torch.save({"model": {"w": torch.zeros(2)}, "cfg": {"model": {}, "task": {}}}, "pretrained/hubert_base.pt")
     with torch.device("meta"):
         net = Rmvpe()
     torch.save(shaped_state(net), "pretrained/rmvpe.pt")
     checks = by_role(verify_config(rvc(a={"demo": 1, "f0_method": "rmvpe"})))
-    assert checks["hubert"].status == "custom"
+    assert checks["hubert"].status == "unusable"
+    assert checks["hubert"].reason.startswith("pretrained/hubert_base.pt: checkpoint does not match HuBERT: unexpected: w")
     assert checks["rmvpe"].status == "custom"
     folder = config_of({"a": {"demo": 1}}, pretrained={"hubert": "hf"})
     Path("hf").mkdir()
     assert by_role(verify_config(folder))["hubert"].status == "unusable"  # no config.json
     Path("hf/config.json").write_text("{}")
+    assert "hf: cannot load the weights" in by_role(verify_config(folder))["hubert"].reason  # none in it
+    save_hf_pickle(Path("hf"))
     assert by_role(verify_config(folder))["hubert"].status == "custom"
+
+
+@pytest.mark.parametrize("payload", ["harmless", "system"])
+def test_a_hf_hubert_whose_pickle_the_jobs_refuse_is_unusable_in_one_line(tmp_path, payload):
+    marker = tmp_path / "pwned"
+    save_hf_pickle(Path("hf"), Harmless() if payload == "harmless" else SystemCall(marker))
+    check = by_role(verify_config(config_of({"a": {"demo": 1}}, pretrained={"hubert": "hf"})))["hubert"]
+    assert check.status == "unusable"
+    assert check.reason.startswith("hf/pytorch_model.bin: cannot load the weights: refusing to unpickle it: it needs ")
+    message = verify.unusable_message([check])
+    assert message.splitlines()[1] == f"  hf: {check.reason}"
+    assert not marker.exists()
+
+
+def test_a_file_rewritten_inside_a_hubert_folder_is_checked_again():
+    folder = config_of({"a": {"demo": 1}}, pretrained={"hubert": "hf"})
+    bin_file = save_hf_pickle(Path("hf"))
+    assert by_role(verify_config(folder))["hubert"].status == "custom"
+    before = os.stat("hf")
+    state = torch.load(bin_file, weights_only=True)
+    torch.save({**state, "extra": Harmless()}, bin_file)  # in place: the folder's own mtime stays
+    os.utime("hf", ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert by_role(verify_config(folder))["hubert"].status == "unusable"
+
+
+def test_a_custom_speaker_encoder_is_read_by_its_own_loader():
+    from rvc_pipeline.quality.speaker import SpeakerEncoder
+
+    config = config_of({"a": {"demo": 1}}, train={"model": "tiny", "best_by": "speaker_similarity"})
+    path = Path(needs.speaker_encoder_path(config))
+    path.parent.mkdir(parents=True)
+    torch.save({"model_state": SpeakerEncoder().state_dict()}, path)
+    assert by_role(verify_config(config))["speaker_encoder"].status == "custom"
+    torch.save({"model_state": {"w": torch.zeros(1)}}, path)
+    check = by_role(verify_config(config))["speaker_encoder"]
+    assert check.status == "unusable" and check.reason.startswith(f"{path}: ")
+
+
+def test_a_reason_that_spans_lines_is_said_in_one():
+    path = Path("pretrained/crepe/full.pth")
+    path.parent.mkdir(parents=True)
+    torch.save({"x": Harmless()}, path)  # torch's refusal is a paragraph
+    check = by_role(verify_config(rvc(a={"demo": 1, "f0_method": "crepe"})))["crepe"]
+    assert check.status == "unusable" and str(path) in check.reason and "\n" not in check.reason
 
 
 def test_results_are_cached_by_size_and_mtime(monkeypatch):
@@ -380,6 +429,25 @@ def test_report_pages_name_each_file_with_its_hash_and_status(tmp_path):
     empty = Page("Data: b")
     pretrained_section(empty, tmp_path / "nothing", ("hubert",))
     assert len(empty.parts) == 1
+
+
+@pytest.mark.slow
+def test_planning_stops_in_one_line_on_a_hubert_folder_whose_pickle_the_jobs_refuse(workflow):
+    root = workflow.workdir
+    marker = root / "pwned"
+    save_hf_pickle(root / "hf", SystemCall(marker))
+    workflow.write_config({"experiments": {"a": {"demo": 1}}, "train": {"model": "tiny"}, "pretrained": {"hubert": "hf"}})
+    result = workflow.run("-n", check=False)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0
+    named = [line for line in out.splitlines() if "pytorch_model.bin" in line]
+    assert named == [
+        "  hf: hf/pytorch_model.bin: cannot load the weights: refusing to unpickle it: it needs posix.system, "
+        "which weights_only loading does not allow (it could run code); a checkpoint holds tensors and plain values only"
+    ]
+    assert "Traceback" not in out
+    assert "rule " not in result.stdout  # stopped before planning any job
+    assert not marker.exists() and not (root / "results/a").exists()
 
 
 @pytest.mark.slow

@@ -2,8 +2,11 @@
 
 Official: its SHA-256 is the manifest's. Custom: another hash, but it loads (safely) and its shapes
 fit the model that uses it — users often name their own pretrained G ``f0G40k.pth``. Unusable: it
-does not load or does not fit, with the reason. Results are cached by (path, size, mtime_ns), so
-planning a run does not hash 190 MB files again; torch is imported only for a file not yet checked.
+does not load or does not fit, with the reason. A custom file is read by the very loader its jobs
+use (HuBERT's, the pitch methods', the speaker encoder's, training's checkpoint reader), so what
+verify accepts the jobs load. Results are cached by (path, size, mtime_ns), so planning a run
+does not hash or load 190 MB files again (a first check of a HuBERT file builds the model: a few
+seconds); torch is imported only for a file not yet checked.
 """
 
 from __future__ import annotations
@@ -18,14 +21,15 @@ from typing import Any
 
 from rvc_pipeline.atomic import atomic_path
 from rvc_pipeline.layout import PRETRAINED_CHECKS, experiment_path
-from rvc_pipeline.pitch.registry import METHODS as PITCH_METHODS
 from rvc_pipeline.pitch.registry import read_weights
-from rvc_pipeline.pretrained.needs import Need, needed_assets
+from rvc_pipeline.pretrained.needs import GD_ROLES, Need, needed_assets
 
 # In Snakemake's own folder of the working directory (where the config's relative paths point):
 # never a workflow output, git-ignored, and deleting it costs only one more hashing.
 CACHE_PATH = Path(".snakemake") / "rvc-pipeline" / "pretrained-checks.json"
-_CACHE_FORMAT = 1
+# 2: HuBERT folders and files and the speaker encoder are checked with the jobs' loaders (a
+# format-1 entry may call "custom" what the jobs refuse).
+_CACHE_FORMAT = 2
 STATUSES = ("official", "custom", "missing", "unusable")
 
 
@@ -63,19 +67,29 @@ def _fits_gd(role: str, path: str, model: str, sample_rate: str, version: str, f
     check_state_fits(net, model_state(load_checkpoint(path), path), path)
 
 
-def _fits_hubert(path: str) -> None:
-    """A fairseq HuBERT checkpoint read by the project's safe unpickler, or a Hugging Face folder."""
+def _loads_as_in_jobs(role: str, path: str) -> None:
+    """Raise, saying why, unless the loader the jobs use reads ``path`` (uncached, on the CPU):
+    HuBERT's (a fairseq file or a Hugging Face folder), the speaker encoder's, a pitch method's."""
+    if role == "hubert":
+        from rvc_pipeline.features.hubert.loader import read_hubert
+
+        read_hubert(Path(path))
+    elif role == "speaker_encoder":
+        from rvc_pipeline.quality.speaker import encoder_from_file
+
+        encoder_from_file(path)
+    else:
+        read_weights(role, path)
+
+
+def _signature(path: str) -> tuple[int, int]:
+    """(size, mtime_ns) of a file; of a folder, its files' total size and the newest mtime of it
+    and them, since a file rewritten inside changes neither the folder's size nor its mtime."""
+    stats = [os.stat(path)]
     if os.path.isdir(path):
-        if not os.path.isfile(os.path.join(path, "config.json")):
-            raise ValueError(f"{path}: a folder without config.json is not a Hugging Face HuBERT")
-        return
-    from rvc_pipeline.features.hubert.safe_load import read_checkpoint
-
-    checkpoint = read_checkpoint(Path(path))
-    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model"), dict):
-        raise ValueError(f"{path}: not a fairseq checkpoint (no 'model' state dict)")
-
-
+        stats += [entry.stat() for entry in os.scandir(path) if entry.is_file()]
+        return sum(stat.st_size for stat in stats[1:]), max(stat.st_mtime_ns for stat in stats)
+    return stats[0].st_size, stats[0].st_mtime_ns
 
 
 class _Cache:
@@ -94,11 +108,11 @@ class _Cache:
                 pass  # a damaged cache is only a slower check
 
     def entry(self, path: str) -> dict[str, Any]:
-        stat = os.stat(path)
+        size, mtime_ns = _signature(path)
         key = os.path.abspath(path)
         entry = self.entries.get(key)
-        if not entry or entry["size"] != stat.st_size or entry["mtime_ns"] != stat.st_mtime_ns:
-            entry = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": None, "fits": {}}
+        if not entry or entry["size"] != size or entry["mtime_ns"] != mtime_ns:
+            entry = {"size": size, "mtime_ns": mtime_ns, "sha256": None, "fits": {}}
             self.entries[key] = entry
             self.changed = True
         return entry
@@ -120,7 +134,7 @@ class _Cache:
                 check()
                 fits[spec] = ""
             except Exception as err:  # whatever a foreign file makes a loader raise: unusable
-                message = str(err)
+                message = " ".join(str(err).split())  # one line: some loaders' messages span lines
                 fits[spec] = message if path in message else f"{path}: {type(err).__name__}: {message}"
             self.changed = True
         return fits[spec]
@@ -145,10 +159,8 @@ _MISSING = {
 
 def _fit_checks(need: Need, config: dict[str, Any]) -> list[tuple[str, Callable[[], None]]]:
     """(spec, check) for each distinct model that uses the file."""
-    if need.role == "hubert":
-        return [("hubert", lambda: _fits_hubert(need.path))]
-    if need.role in PITCH_METHODS:
-        return [(need.role, lambda: read_weights(need.role, need.path))]
+    if need.role not in GD_ROLES:
+        return [(need.role, lambda: _loads_as_in_jobs(need.role, need.path))]
     model = config["train"]["model"]
     checks = {}
     for name in need.experiments:

@@ -11,11 +11,12 @@ Weights come in one of two formats:
   ContentVec conversions, a HubertModel subclass with a ``final_proj``).
 
 ``model`` is the feature model, ``standin`` the seeded random models used without weights
-(features then carry no content), ``loader`` loads once per process.
+(features then carry no content), ``loader`` loads once per process
+(``read_hubert``, uncached, is also what ``pretrained verify`` checks a file with).
 """
 
 from rvc_pipeline.features.hubert.fairseq import hubert_config, load_fairseq
-from rvc_pipeline.features.hubert.loader import load_hf_folder, load_hubert
+from rvc_pipeline.features.hubert.loader import load_hf_folder, load_hubert, read_hubert
 from rvc_pipeline.features.hubert.model import MIN_SAMPLES, RVC_LAYERS, HubertFeatureModel
 from rvc_pipeline.features.hubert.safe_load import UnsafeCheckpointError
 from rvc_pipeline.features.hubert.standin import standin_model
@@ -29,5 +30,6 @@ __all__ = [
     "load_fairseq",
     "load_hf_folder",
     "load_hubert",
+    "read_hubert",
     "standin_model",
 ]
