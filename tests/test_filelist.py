@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from rvc_pipeline.audio import read_wav
-from rvc_pipeline.training.filelist import write_filelist
+from rvc_pipeline.training.data import read_filelist
+from rvc_pipeline.quality.validation import voice_sample
+from rvc_pipeline.training.filelist import filelist_wavs, relocate_filelist, relocated_lines, write_filelist
 from rvc_pipeline.models import rvc_hparams
 from rvc_pipeline.mute import mute_paths, write_mute_assets
 from rvc_pipeline.training.inputs import write_config
-from test_train import HOP, SR, write_segment
+from test_train import HOP, SR, make_experiment, write_segment
 
 STAGES = ("0_gt_wavs", "3_feature256", "2a_f0", "2b-f0nsf")
 
@@ -149,3 +152,91 @@ def test_a_separator_in_a_path_is_refused_naming_it(tmp_path):
     with pytest.raises(ValueError, match=r"a\|b/0_gt_wavs/s/s_0\.wav: a path in filelist\.txt cannot hold '\|'"):
         _write(exp, tmp_path / "filelist.txt")
     assert not (tmp_path / "filelist.txt").exists()
+
+
+def test_relocation_maps_an_experiment_folder_elsewhere_by_its_stage_and_keeps_other_paths():
+    old, new = "/old/run/results/exp", "/new/run2/results/exp"
+
+    def segment(root: str) -> str:
+        return f"{root}/0_gt_wavs/a/a_0.wav|{root}/3_feature768/a/a_0.npy|{root}/2a_f0/a/a_0.wav.npy|{root}/2b-f0nsf/a/a_0.wav.npy|3"
+
+    lines = [
+        segment(old),
+        f"{old}/mute/0_gt_wavs/mute40k.wav|{old}/mute/3_feature256/mute.npy|7",  # mute assets, no f0
+        f"{old}/0_gt_wavs/2a_f0/2a_f0_0.wav|{old}/0_gt_wavs/exp/x.wav|0",  # sources named as a stage, the experiment
+        f"/old/run/results/other/0_gt_wavs/a/a_0.wav|/data/exp/clips/a/a_0.wav|{old}/a_0.wav|exp/0_gt_wavs/a/a_0.wav|0",
+        "",
+    ]
+    text = "\n".join(lines)
+    assert relocated_lines(text, new).split("\n") == [
+        segment(new),
+        f"{new}/mute/0_gt_wavs/mute40k.wav|{new}/mute/3_feature256/mute.npy|7",
+        f"{new}/0_gt_wavs/2a_f0/2a_f0_0.wav|{new}/0_gt_wavs/exp/x.wav|0",
+        lines[3],  # another experiment, no stage folder, not three levels down, relative: as written
+        "",
+    ]
+    assert relocated_lines(relocated_lines(text, new), new) == relocated_lines(text, new)
+    assert relocated_lines("", new) == ""  # an empty validation.txt
+
+
+@pytest.fixture
+def moved_copy(tmp_path) -> tuple[Path, Path]:
+    """An experiment written in run1, copied as ``cp -a`` does to run2, run1 then moved away;
+    returns the original's experiment folder (now gone) and the copy's."""
+    original = tmp_path / "run1" / "results" / "exp"
+    make_experiment(original, {"a": [1.2, 1.0, 1.1], "b": [1.1, 0.9]}, validation_share=0.02)
+    copy = tmp_path / "run2" / "results" / "exp"
+    shutil.copytree(tmp_path / "run1", tmp_path / "run2", symlinks=True)
+    (tmp_path / "run1").rename(tmp_path / "moved")
+    return original, copy
+
+
+def test_a_copied_run_reads_its_own_segments(moved_copy):
+    original, copy = moved_copy
+    for name, rows in (("filelist.txt", 3 + 2), ("validation.txt", 2)):
+        entries = read_filelist(copy / name, f0=True)
+        assert len(entries) == rows
+        files = [f for e in entries for f in (e.wav, e.feature, e.coarse, e.hz)]
+        assert all(f.is_relative_to(copy) and f.is_file() for f in files), files
+    written = (copy / "filelist.txt").read_text().split("\n")[0].split("|")[0]
+    assert written.startswith(f"{original}/")  # the file itself is left to the trainer
+
+
+def test_later_jobs_of_a_copied_run_read_its_own_wavs(moved_copy):
+    _, copy = moved_copy  # before any training rewrote the lists: a finished run moved
+    assert len(voice_sample(copy / "filelist.txt")) == 3 + 1  # the training voice (mute lines: one wav)
+    assert len(filelist_wavs(copy / "validation.txt")) == 2  # the validation page's recording
+    for wav in [*voice_sample(copy / "filelist.txt"), *filelist_wavs(copy / "validation.txt")]:
+        assert wav.is_relative_to(copy) and wav.is_file(), wav
+
+
+def test_a_copied_run_s_lists_are_rewritten_keeping_their_time(moved_copy):
+    original, copy = moved_copy
+    for name in ("filelist.txt", "validation.txt"):
+        path = copy / name
+        text, mtime = path.read_text(), path.stat().st_mtime_ns
+        assert text.count(f"{original}/") == 4 * len(text.split("\n")) and str(copy) not in text
+        assert relocate_filelist(path)
+        assert path.read_text() == text.replace(f"{original}/", f"{copy}/")
+        assert path.stat().st_mtime_ns == mtime  # else Snakemake would retrain the finished model
+        assert not relocate_filelist(path)
+
+
+def test_an_unmoved_run_s_lists_are_left_alone(tmp_path):
+    filelist, _ = make_experiment(tmp_path / "results" / "exp", validation_share=0.02)
+    text, mtime = filelist.read_text(), filelist.stat().st_mtime_ns
+    assert not relocate_filelist(filelist)
+    assert (filelist.read_text(), filelist.stat().st_mtime_ns) == (text, mtime)
+    lines = [line.split("|") for line in text.split("\n")]
+    assert [[*map(str, (e.wav, e.feature, e.coarse, e.hz)), str(e.sid)] for e in read_filelist(filelist, True)] == lines
+
+
+def test_a_copy_into_a_folder_with_a_separator_is_refused_naming_it(moved_copy):
+    _, copy = moved_copy
+    bad = copy.parents[2] / "run|3"
+    shutil.copytree(copy.parents[1], bad, symlinks=True)
+    path = bad / "results" / "exp" / "filelist.txt"
+    before = path.read_text()
+    with pytest.raises(ValueError, match=r"run\|3/results/exp: a path in filelist\.txt cannot hold '\|'"):
+        relocate_filelist(path)
+    assert path.read_text() == before

@@ -6,6 +6,7 @@ import itertools
 import logging
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from rvc_pipeline import faults
 from rvc_pipeline.training.checkpoint import load_checkpoint
 from rvc_pipeline.training.history import LOSS_COLUMNS
 from rvc_pipeline.training.loop import train
+from rvc_pipeline.training.run import train_experiment
 from test_train import make_experiment, options, tsv_rows
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -131,3 +133,28 @@ def test_a_save_on_a_full_disk_leaves_no_half_pair_and_no_row_for_the_lost_epoch
     train(filelist, config, state, options(epochs=3, save_every_epoch=1))
     assert [r["epoch"] for r in tsv_rows(state)] == ["1", "2", "3"]
     assert {p.name for p in state.glob("*.pth")} == {f"{kind}_{step}.pth" for kind in "GD" for step in (3, 6, 9)}
+
+
+def test_a_copied_experiment_with_the_original_moved_away_resumes_on_its_own_segments(tmp_path, caplog):
+    original = tmp_path / "run1" / "exp"
+    filelist, config = make_experiment(original, validation_share=0.02)
+
+    def train_in(exp: Path, epochs: int) -> Path:
+        files = {name: exp / f"{name}.txt" for name in ("filelist", "validation")}
+        files |= {name: exp / f"{name}.json" for name in ("config", "trained")}
+        return train_experiment(**files, state_dir=exp, options=options(epochs=epochs))
+
+    train_in(original, 1)
+    shutil.copytree(tmp_path / "run1", tmp_path / "run2", symlinks=True)  # cp -a
+    (tmp_path / "run1").rename(tmp_path / "moved")
+    copy = tmp_path / "run2" / "exp"
+    times = {name: (copy / name).stat().st_mtime_ns for name in ("filelist.txt", "validation.txt")}
+    with caplog.at_level(logging.INFO, logger="rvc_pipeline"):
+        assert train_in(copy, 2) == copy / "G_4.pth"
+    # resumed (the segments are the same, relative to their folder), not superseded, on the copy's files
+    assert "resuming after epoch 1" in caplog.text and not (copy / "superseded").exists()
+    assert [r["epoch"] for r in tsv_rows(copy)] == ["1", "2"]
+    for name, mtime in times.items():
+        text = (copy / name).read_text()
+        assert text.count(f"{copy}/") == 4 * len(text.split("\n")) and str(original) not in text
+        assert (copy / name).stat().st_mtime_ns == mtime

@@ -21,6 +21,7 @@ import numpy as np
 
 from rvc_pipeline.atomic import atomic_path
 from rvc_pipeline.pitch.classic import compute_f0
+from rvc_pipeline.training.filelist import filelist_wavs
 from rvc_pipeline.training.history import QUALITY_COLUMNS
 from rvc_pipeline.preprocess.segments import resample_16k
 from rvc_pipeline.quality.segment import measure_rendering
@@ -47,8 +48,7 @@ PITCH_TRACKER = "pm"
 def voice_sample(filelist: str | os.PathLike) -> list[Path]:
     """Up to `VOICE_SAMPLE` distinct training wavs of ``filelist`` (its lines' first field), evenly
     spaced over it (no random draw)."""
-    lines = Path(filelist).read_text(encoding="utf-8").splitlines()
-    wavs = list(dict.fromkeys(Path(line.split("|")[0]) for line in lines if line.strip()))
+    wavs = list(dict.fromkeys(filelist_wavs(filelist)))
     step = max(1, math.ceil(len(wavs) / VOICE_SAMPLE))
     return wavs[::step]
 

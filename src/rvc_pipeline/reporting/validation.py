@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from rvc_pipeline.audio import read_wav
+from rvc_pipeline.training.filelist import filelist_wavs
 from rvc_pipeline.training.history import best_epoch, read_history
 from rvc_pipeline.layout import LOSSES
 from rvc_pipeline.models.mel import MelConfig
@@ -56,8 +57,7 @@ def render_validation_audio(
 ) -> int:
     """The validation page of ``experiment``; returns the number of saved epochs shown."""
     page = Page(f"Validation: {experiment}")
-    lines = Path(validation).read_text(encoding="utf-8").split("\n")
-    held_out = [Path(line.split("|")[0]) for line in lines if line.strip()]
+    held_out = filelist_wavs(validation)
     if not held_out:
         page.text("No held-out segments (train: validation_share is 0, or the experiment is too small).")
         save_png(note_figure("no validation segments"), figure)

@@ -26,6 +26,7 @@ from rvc_pipeline.models import TrainBatch
 from rvc_pipeline.models.mel import MelConfig
 from rvc_pipeline.options import TrainOptions
 from rvc_pipeline.training.ddp import Ranks
+from rvc_pipeline.training.filelist import relocated_path
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,13 @@ class FilelistEntry:
 
 
 def read_filelist(path: str | os.PathLike, f0: bool) -> list[FilelistEntry]:
-    """Parse RVC's filelist (5 fields per line with f0, 3 without)."""
+    """Parse RVC's filelist (5 fields per line with f0, 3 without).
+
+    The paths are taken in the list's own folder (``relocated_path``), so a run folder that was
+    copied or moved trains on its own segments, not on those of the folder it came from.
+    """
     expected = 5 if f0 else 3
+    experiment_dir = os.path.abspath(Path(path).parent)
     entries = []
     for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -58,8 +64,9 @@ def read_filelist(path: str | os.PathLike, f0: bool) -> list[FilelistEntry]:
             sid = int(fields[-1])
         except ValueError:
             raise ValueError(f"{path}:{number}: speaker id {fields[-1]!r} is not an integer") from None
-        coarse, hz = (Path(fields[2]), Path(fields[3])) if f0 else (None, None)
-        entries.append(FilelistEntry(Path(fields[0]), Path(fields[1]), coarse, hz, sid))
+        files = [Path(relocated_path(field, experiment_dir)) for field in fields[:-1]]
+        coarse, hz = (files[2], files[3]) if f0 else (None, None)
+        entries.append(FilelistEntry(files[0], files[1], coarse, hz, sid))
     if not entries:
         raise ValueError(f"{path}: the filelist is empty")
     return entries

@@ -1,4 +1,9 @@
-"""RVC's filelist.txt (and our validation.txt): one line per segment naming its files in each stage."""
+"""RVC's filelist.txt (and our validation.txt): one line per segment naming its files in each stage.
+
+The lines hold absolute paths, as RVC's trainer (started from RVC's root) needs. A run folder
+that was copied or moved still names the first folder's files: the trainer maps each path onto
+the folder the list now lies in (``relocated_lines``) and rewrites the list there.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +11,19 @@ import logging
 import os
 import random
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from rvc_pipeline.atomic import atomic_path
 from rvc_pipeline.training.buckets import BUCKET_BOUNDARIES, estimated_frames, in_buckets
-from rvc_pipeline.layout import F0_COARSE, F0_HZ, GT_WAVS, feature_folder
+from rvc_pipeline.layout import F0_COARSE, F0_HZ, FEATURE_DIMS, GT_WAVS, feature_folder
 from rvc_pipeline.mute import mute_paths
 from rvc_pipeline.training.heldout import held_out
 
 log = logging.getLogger(__name__)
 
 Folders = str | os.PathLike | Sequence[str | os.PathLike]
+# The stage folders whose files a line names.
+LINE_STAGES = frozenset({GT_WAVS, F0_COARSE, F0_HZ, *map(feature_folder, FEATURE_DIMS)})
 
 def _as_folder_list(folders: Folders) -> list[Path]:
     if isinstance(folders, (str, os.PathLike)):
@@ -118,11 +125,7 @@ def write_filelist(
     lines = [line(name) for name in names if name not in kept_out]
     mute = mute_paths(mute_dir, sample_rate, version)
     for listed in [*(files[name] for files in stages.values() for name in names), *mute]:
-        if any(char in str(listed) for char in "|\n\r"):
-            raise ValueError(
-                f"{listed}: a path in filelist.txt cannot hold '|' or a line break (RVC's separators): "
-                "run the workflow in a folder whose path has neither"
-            )
+        _check_separators(listed)
     mute_line = "|".join([*(str(p) for p in (mute if f0 else mute[:2])), str(spk_id)])
     lines += [mute_line, mute_line]
     random.Random(seed).shuffle(lines)
@@ -132,3 +135,69 @@ def write_filelist(
         log.warning("filelist: %s: %s", row["file"], row["reason"])
     log.info("filelist %s: %d segments + 2 mute lines, %d reported", path, len(lines) - 2, len(report))
     return report
+
+
+def _check_separators(path: str | os.PathLike) -> None:
+    if any(char in str(path) for char in "|\n\r"):
+        raise ValueError(
+            f"{path}: a path in filelist.txt cannot hold '|' or a line break (RVC's separators): "
+            "run the workflow in a folder whose path has neither"
+        )
+
+
+def relocated_path(path: str, experiment_dir: str) -> str:
+    """``path``, a file a filelist line names, in the experiment folder ``experiment_dir`` (absolute).
+
+    The workflow's files lie three levels down their experiment folder ({stage}/{source}/{file},
+    mute/{stage}/{file}); one under a folder of the same name elsewhere (the list was written
+    before its run folder was copied or moved) maps to the same place in ``experiment_dir``.
+    Other paths (and the files already there) are returned as they are.
+    """
+    parts = PurePath(path).parts
+    if (
+        len(parts) > 4
+        and parts[-4] == os.path.basename(experiment_dir)
+        and not LINE_STAGES.isdisjoint(parts[-3:-1])
+    ):
+        return os.path.join(experiment_dir, *parts[-3:])
+    return path
+
+
+def filelist_wavs(path: str | os.PathLike) -> list[Path]:
+    """The wav (first field) of each line of the filelist ``path``, in the list's own folder
+    (``relocated_path``): a run folder moved since the list was written reads its own."""
+    root = os.path.abspath(Path(path).parent)
+    lines = Path(path).read_text(encoding="utf-8").split("\n")
+    return [Path(relocated_path(line.split("|")[0], root)) for line in lines if line.strip()]
+
+
+def relocated_lines(text: str, experiment_dir: str | os.PathLike) -> str:
+    """The text of a filelist with its paths relocated into ``experiment_dir`` (``relocated_path``);
+    the speaker ids, the line breaks and empty lines stay as they are."""
+    root = os.path.abspath(experiment_dir)
+    lines = []
+    for line in text.split("\n"):
+        fields = line.split("|")
+        lines.append("|".join([*(relocated_path(field, root) for field in fields[:-1]), fields[-1]]))
+    return "\n".join(lines)
+
+
+def relocate_filelist(path: str | os.PathLike) -> bool:
+    """Rewrite the filelist ``path`` with its paths in its own folder when they name another
+    (its run folder was copied or moved); returns whether it did.
+
+    The file keeps its modification time: it is an input of the training job, and Snakemake
+    reruns a job whose input is newer than its output, which would retrain a finished model.
+    """
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    moved = relocated_lines(text, path.parent)
+    if moved == text:
+        return False
+    _check_separators(os.path.abspath(path.parent))
+    times = path.stat()
+    with atomic_path(path) as tmp:
+        tmp.write_text(moved, encoding="utf-8")
+        os.utime(tmp, ns=(times.st_atime_ns, times.st_mtime_ns))
+    log.info("%s named another folder's files (the run was copied or moved): now its own", os.path.abspath(path))
+    return True

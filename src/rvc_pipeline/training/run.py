@@ -24,6 +24,7 @@ from rvc_pipeline.training.history import best_epoch_by, read_history
 from rvc_pipeline.locks import training_lock
 from rvc_pipeline.options import TrainOptions
 from rvc_pipeline.stopping import StopFlag, StopRequested, stop_on_signals
+from rvc_pipeline.training.filelist import relocate_filelist
 from rvc_pipeline.training.supersede import INPUTS_FILE, supersede_if_changed
 from rvc_pipeline.training.loop import train
 from rvc_pipeline.training.status import TrainingStatus, write_status
@@ -63,6 +64,8 @@ def train_experiment(
         write_status(state, status)
         try:
             remove_stale_temps(state, STATE_FILES)
+            for listed in (filelist, validation):
+                relocate_filelist(listed)  # for RVC's trainer and our readers of the raw lists
             supersede_if_changed(state, filelist, config, options)
             if gpus > 1:
                 g_path = _torchrun(gpus, Path(filelist), Path(validation), Path(config), state, options, log_file)
