@@ -1,4 +1,4 @@
-"""f0_method rmvpe in the workflow: its own rule, the weights as an input, an early error without them."""
+"""f0_method rmvpe in the workflow: the device pitch rule, the weights as an input, an early error without them."""
 
 import os
 import time
