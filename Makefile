@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: run test bench lint doctor clean
+.PHONY: run test bench lint doctor upgrade-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ lint: $(STAMP)
 ## doctor: install, then check this machine (Python, torch, GPUs, decoders, pretrained files, profile)
 doctor: $(STAMP)
 	$(BIN)/rvc-pipeline doctor
+
+## upgrade-check: results built by commit AGAINST (default HEAD, or HEAD~1 on a clean tree) must plan no job here (docs/upgrades.md)
+upgrade-check: $(STAMP)
+	$(BIN)/python tools/upgrade_check.py --cores $(CORES) $(if $(AGAINST),--against $(AGAINST))
 
 clean:
 	rm -rf results .snakemake
