@@ -15,7 +15,7 @@ rule convert_audio:
         gpu=0,
     params:
         settings=convert_settings,
-        standin=HUBERT_STANDIN,
+        standin=PLAN.hubert_standin,
         weights=lambda wildcards, input: input.get("weights"),
         rmvpe=lambda wildcards, input: input.get("rmvpe"),
     run:
@@ -49,7 +49,7 @@ rule measure_conversion:
         "results/{experiment}/benchmarks/measure_conversion.tsv"
     params:
         transpose=config["convert"]["transpose"],
-        weights=SPEAKER_ENCODER_WEIGHTS,
+        weights=PLAN.speaker_encoder_weights,
     run:
         from rvc_pipeline.quality.conversion import measure_conversions
 

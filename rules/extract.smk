@@ -7,7 +7,7 @@ rule extract_f0:
     log:
         "results/{experiment}/logs/extract_f0/{source}.log",
     wildcard_constraints:
-        experiment=F0_EXPERIMENTS["extract_f0"],
+        experiment=PLAN.f0_experiments("extract_f0"),
     threads: segment_threads
     params:
         method=f0_method,
@@ -38,7 +38,7 @@ rule write_mute_assets:
     params:
         sample_rate=sample_rate_hz,
         version=version,
-        standin=HUBERT_STANDIN,
+        standin=PLAN.hubert_standin,
     run:
         from rvc_pipeline.mute import write_mute_assets
 

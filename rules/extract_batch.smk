@@ -1,7 +1,7 @@
 # The GPU steps in batches (gpu_batch_size > 0, as profiles/slurm sets it): one job per batch of
-# an experiment's recordings (common.smk), which loads the model once and writes each
+# an experiment's recordings (rvc_pipeline.plan), which loads the model once and writes each
 # recording's own outputs and log, the files the per-recording rules (extract_gpu.smk) write.
-for _batch in FEATURE_BATCHES:
+for _batch in PLAN.feature_batches:
 
     rule:
         name:
@@ -22,8 +22,8 @@ for _batch in FEATURE_BATCHES:
         resources:
             **_batch.job_resources(),
         params:
-            version=EXPERIMENTS[_batch.experiment]["version"],
-            standin=HUBERT_STANDIN,
+            version=EXPERIMENTS[_batch.experiment].settings["version"],
+            standin=PLAN.hubert_standin,
             algorithm=FEATURES_VERSION,
         run:
             from rvc_pipeline.features import extract_features_source
@@ -47,13 +47,13 @@ for _batch in FEATURE_BATCHES:
 
 
 # Pitch of the experiments whose method runs on the device (the registry's DEVICE methods).
-for _batch in PITCH_BATCHES:
+for _batch in PLAN.pitch_batches:
 
     rule:
         name:
             _batch.rule("extract_f0_device")
         input:
-            weights=PITCH_WEIGHTS[EXPERIMENTS[_batch.experiment]["f0_method"]],
+            weights=PLAN.pitch_weights[EXPERIMENTS[_batch.experiment].pitch.name],
             wav_dirs=_batch.paths(SEGMENTS_16K),
         output:
             coarse_dirs=[directory(path) for path in _batch.paths(F0_COARSE_DIR)],
@@ -68,8 +68,8 @@ for _batch in PITCH_BATCHES:
         resources:
             **_batch.job_resources(),
         params:
-            method=EXPERIMENTS[_batch.experiment]["f0_method"],
-            algorithm=PITCH_METHODS[EXPERIMENTS[_batch.experiment]["f0_method"]].version,
+            method=EXPERIMENTS[_batch.experiment].pitch.name,
+            algorithm=EXPERIMENTS[_batch.experiment].pitch.version,
         run:
             from rvc_pipeline.gpu_batches import device_pitch, run_each
 

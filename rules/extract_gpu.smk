@@ -1,6 +1,6 @@
 # The GPU steps, one job per recording (local runs; gpu_batch_size 0). Pitch of the methods that
 # run on the job's device (GPU where given), which the registry names.
-if "extract_f0_device" in USED_PITCH_RULES:
+if "extract_f0_device" in PLAN.used_pitch_rules:
 
     rule extract_f0_device:
         input:
@@ -12,7 +12,7 @@ if "extract_f0_device" in USED_PITCH_RULES:
         log:
             "results/{experiment}/logs/extract_f0_device/{source}.log",
         wildcard_constraints:
-            experiment=F0_EXPERIMENTS["extract_f0_device"],
+            experiment=PLAN.f0_experiments("extract_f0_device"),
         threads: segment_threads
         resources:
             gpu=0,
@@ -50,7 +50,7 @@ rule extract_features:
         gpu=0,
     params:
         version=version,
-        standin=HUBERT_STANDIN,
+        standin=PLAN.hubert_standin,
         algorithm=FEATURES_VERSION,
     run:
         from rvc_pipeline.features import extract_features_source

@@ -24,7 +24,7 @@ rule slice_audio:
     log:
         "results/{experiment}/logs/slice_audio/{source}.log",
     params:
-        **PREPROCESS_RECORD,
+        **PLAN.preprocess_record,
         sr=sample_rate_hz,
         preprocess=preprocess_params,
     run:

@@ -7,11 +7,11 @@
 
 rule fetch_pretrained:
     output:
-        f"{FETCH_FOLDER}{{pretrained_file}}",
+        f"{PLAN.fetch_folder}{{pretrained_file}}",
     log:
-        f"results/logs/fetch_pretrained/{FETCH_FOLDER}{{pretrained_file}}.log",
+        f"results/logs/fetch_pretrained/{PLAN.fetch_folder}{{pretrained_file}}.log",
     wildcard_constraints:
-        pretrained_file=FETCHABLE_PATTERN,
+        pretrained_file=PLAN.fetchable_pattern,
     localrule: True
     params:
         asset=pretrained_asset,

@@ -2,18 +2,6 @@
 # stage, in the categories Data, Pitch, Training, Index and Conversion (subcategory: experiment).
 
 
-# Each stage has pages results/{experiment}/report/{page}.html and a figure {page}.png; a stage's
-# target builds them, since the report only shows outputs of jobs that ran. Conversion has a
-# folder of pages, one per recording.
-REPORT_FILES = {
-    "preprocess": ["data.html", "data.png"],
-    "extract": ["pitch.html", "pitch.png"],
-    "train": ["training.html", "training.png", "validation.html", "validation.png"],
-    "index": ["index.html", "index.png"],
-    "convert": ["conversion", "conversion.png", "conversion_quality.html"],
-}
-
-
 rule plot_dataset:
     input:
         report=DATASET_REPORT,

@@ -61,7 +61,7 @@ rule export_model:
     params:
         f0=lookup(dpath="experiments/{experiment}/f0", within=config),
         version=version,
-        choice=EXPORT_CHOICE,
+        choice=PLAN.export_choice,
     run:
         from rvc_pipeline.training.export import export_experiment
 

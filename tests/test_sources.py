@@ -82,7 +82,7 @@ def test_demo_sources():
 
 
 def test_a_recording_replaced_by_an_older_file_ages_its_slice_report(tmp_path):
-    from rvc_pipeline.preprocess.source_changes import age_replaced_sources
+    from rvc_pipeline.preprocess.source_changes import replaced_sources, write_seen
 
     record, pattern = tmp_path / "seen.json", str(tmp_path / "{source}.tsv")
     sources = {name: str(tmp_path / f"{name}.wav") for name in ("kept", "older", "newer", "new")}
@@ -91,14 +91,17 @@ def test_a_recording_replaced_by_an_older_file_ages_its_slice_report(tmp_path):
         os.utime(sources[name], (1000, 1000))
         Path(pattern.format(source=name)).write_text("report")
         os.utime(pattern.format(source=name), (2000, 2000))
-    assert age_replaced_sources(record, sources, pattern) == []  # first sight: recorded only
+    messages, seen = replaced_sources(record, sources, pattern)
+    assert messages == [] and not record.exists()  # first sight: nothing written until jobs run
+    write_seen(record, seen)
 
     Path(sources["older"]).write_bytes(b"RIFF.... longer")
     os.utime(sources["older"], (500, 500))  # cp -p of an older file
     os.utime(sources["newer"], (3000, 3000))  # Snakemake sees this one itself
     Path(sources["new"]).write_bytes(b"RIFF")
-    messages = age_replaced_sources(record, sources, pattern)
+    messages, seen = replaced_sources(record, sources, pattern)
     assert len(messages) == 1 and "older.wav" in messages[0] and "size 8 -> 15 bytes" in messages[0]
     assert os.stat(pattern.format(source="older")).st_mtime == 499
     assert [os.stat(pattern.format(source=n)).st_mtime for n in ("kept", "newer")] == [2000, 2000]
-    assert age_replaced_sources(record, sources, pattern) == []  # said once; the aged report stays
+    write_seen(record, seen)
+    assert replaced_sources(record, sources, pattern)[0] == []  # said once; the aged report stays

@@ -98,6 +98,7 @@ def test_rule_files_take_input_and_output_paths_from_common_smk():
 def test_every_import_of_the_rules_and_scripts_resolves():
     """The run: blocks and scripts import their entry points from the stage packages: each names a callable."""
     import importlib
+    import types
 
     text = "\n".join(p.read_text() for p in [*(REPO / "rules").glob("*.smk"), *(REPO / "scripts").glob("*.py")])
     imports = set(re.findall(r"^\s*from (rvc_pipeline[\w.]*) import (\w+)$", text, re.MULTILINE))
@@ -106,7 +107,7 @@ def test_every_import_of_the_rules_and_scripts_resolves():
         f"{module}.{name}"
         for module, name in sorted(imports)
         if not callable(getattr(importlib.import_module(module), name, None))
-        and not isinstance(getattr(importlib.import_module(module), name, None), (dict, str))
+        and not isinstance(getattr(importlib.import_module(module), name, None), (dict, str, types.ModuleType))
     ]
     assert unresolved == []
 

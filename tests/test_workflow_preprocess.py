@@ -76,12 +76,15 @@ def test_a_copy_of_a_finished_folder_reruns_nothing(three_sources, tmp_path_fact
     subprocess.run(["cp", "-a", str(three_sources.workdir), str(copy)], check=True)
     moved = Workflow(copy)
     assert moved.dry_run_jobs("preprocess") == []
-    # Results of the commit before the record existed: recorded, nothing rerun.
-    (copy / "results" / "exp" / "reports" / SEEN_FILE).unlink()
+    # Results of the commit before the record existed: nothing rerun, and a dry run writes no
+    # record; the next run that has jobs to do records every recording.
+    record = copy / "results" / "exp" / "reports" / SEEN_FILE
+    record.unlink()
     assert moved.dry_run_jobs("preprocess") == []
-    assert set(json.loads((copy / "results" / "exp" / "reports" / SEEN_FILE).read_text())) == {
-        "alpha", "beta", "gamma"
-    }
+    assert not record.exists()
+    sf.write(copy / "voices" / "delta.wav", synthesize_voice(5.0, 32000, seed=5), 32000)
+    moved.run("preprocess")
+    assert set(json.loads(record.read_text())) == {"alpha", "beta", "gamma", "delta"}
 
 
 def test_adding_a_source_does_not_rename_others(three_sources):
@@ -121,8 +124,8 @@ def test_strict_mode_fails_on_an_undecodable_source(workflow):
     ("experiment", "top", "message"),
     [
         ({"sample_rate": "44k"}, {}, "'44k' is not one of ['32k', '40k', '48k']"),
-        ({"f0_methd": "pm"}, {}, "'f0_methd' was unexpected"),
-        ({}, {"preprocess": {"slicer": {"hop": 10}}}, "'hop' was unexpected"),
+        ({"f0_methd": "pm"}, {}, "unknown key 'f0_methd' (did you mean 'f0_method'?) in experiments.exp"),
+        ({}, {"preprocess": {"slicer": {"hop": 10}}}, "unknown key 'hop' (did you mean 'hop_ms'?) in preprocess.slicer"),
         ({"f0_method": "yin"}, {}, "'yin' is not one of ['pm', 'harvest', 'dio', 'rmvpe', 'crepe', 'crepe-tiny', 'fcpe']"),
     ],
 )
@@ -132,4 +135,11 @@ def test_bad_config_fails_before_any_job_naming_the_key(workflow, experiment, to
     result = workflow.run("-n", check=False)
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
+    assert not (workflow.workdir / "results").exists()
+
+
+def test_a_dry_run_on_a_fresh_folder_writes_nothing_into_results(workflow):
+    make_sources(workflow.workdir / "voices", names=("solo",), seconds=2.0)
+    workflow.write_config({"experiments": {"exp": {"input_dir": "voices"}, "demo": {"demo": 1}}})
+    assert ("slice_audio", "experiment=exp, source=solo") in workflow.dry_run_jobs()
     assert not (workflow.workdir / "results").exists()

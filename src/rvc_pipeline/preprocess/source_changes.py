@@ -28,21 +28,24 @@ SEEN_FILE = "sources_seen.json"  # in results/{experiment}/reports/
 AGE_NS = 1_000_000_000  # how far before the recording the aged output lands (mtimes may be in whole seconds)
 
 
-def age_replaced_sources(
+SourcesSeen = dict[str, list[int]]  # recording name -> [size, mtime_ns]
+
+
+def replaced_sources(
     record: str | os.PathLike,
     sources: Mapping[str, str],
     output_pattern: str,
-) -> list[str]:
-    """Age the output ``output_pattern.format(source=name)`` of every recording replaced by a file that is not newer than it;
-    return one message per such recording. ``record`` (JSON: name -> [size, mtime_ns]) then holds
-    what was seen now; a recording it does not list yet is only recorded.
+) -> tuple[list[str], SourcesSeen]:
+    """Age the output ``output_pattern.format(source=name)`` of every recording replaced by a file
+    that is not newer than it, per ``record`` (JSON: name -> [size, mtime_ns], what the last run
+    saw); return one message per such recording, and what is seen now (for ``write_seen`` when
+    jobs run: a dry run records nothing). A recording the record does not list yet is only seen.
     """
-    path = Path(record)
     try:
-        seen = json.loads(path.read_text(encoding="utf-8"))
+        seen = json.loads(Path(record).read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):
         seen = {}
-    now: dict[str, list[int]] = {}
+    now: SourcesSeen = {}
     messages = []
     for name, source in sources.items():
         try:
@@ -66,10 +69,19 @@ def age_replaced_sources(
             f"recording {source!r} changed since its segments were made ({_change(before, now[name])}) but is "
             "not newer than them (copied with its old time?): its segments are made again"
         )
-    if now != seen:
-        with atomic_path(path, durable=False) as tmp:
-            tmp.write_text(json.dumps(now, separators=(",", ":")), encoding="utf-8")
-    return messages
+    return messages, now
+
+
+def write_seen(record: str | os.PathLike, now: SourcesSeen) -> None:
+    """Keep ``now`` in ``record`` (rewritten only when it changed)."""
+    path = Path(record)
+    try:
+        if json.loads(path.read_text(encoding="utf-8")) == now:
+            return
+    except (FileNotFoundError, ValueError):
+        pass
+    with atomic_path(path, durable=False) as tmp:
+        tmp.write_text(json.dumps(now, separators=(",", ":")), encoding="utf-8")
 
 
 def _change(before: list[int], after: list[int]) -> str:
