@@ -51,7 +51,7 @@ rule measure_conversion:
         transpose=config["convert"]["transpose"],
         weights=PLAN.speaker_encoder_weights,
     run:
-        from rvc_pipeline.quality.conversion import measure_conversions
+        from rvc_pipeline.convert.quality import measure_conversions
 
         run_logged(
             log[0],

@@ -308,7 +308,7 @@ def train_outputs(tmp: Path) -> dict[str, Any]:
     test_train's synthetic experiment: the losses of the epoch and the checkpoints' layout."""
     from test_train import make_experiment, options, tsv_rows
 
-    from rvc_pipeline.training.checkpoint import load_checkpoint
+    from rvc_pipeline.torch_files import load_checkpoint
     from rvc_pipeline.training.history import LOSS_COLUMNS
     from rvc_pipeline.training.loop import train
 

@@ -11,14 +11,11 @@ import pytest
 import torch
 from torch import nn
 
+from rvc_pipeline.torch_files import diagnose, load_checkpoint, load_state_strict, model_state
 from rvc_pipeline.training.checkpoint import (
     EXTRA_KEY,
     complete_pairs,
-    diagnose,
     latest_checkpoint,
-    load_checkpoint,
-    load_state_strict,
-    model_state,
     publish_latest,
     save_checkpoint,
 )

@@ -11,7 +11,7 @@ import pytest
 
 from rvc_pipeline.audio import read_wav
 from rvc_pipeline.training.data import read_filelist
-from rvc_pipeline.quality.validation import voice_sample
+from rvc_pipeline.training.quality import voice_sample
 from rvc_pipeline.training.filelist import filelist_wavs, relocate_filelist, relocated_lines, write_filelist
 from rvc_pipeline.models import rvc_hparams
 from rvc_pipeline.mute import mute_paths, write_mute_assets

@@ -18,13 +18,12 @@ from rvc_pipeline.training.history import (
     best_epoch_by,
     epoch_line,
     first_overtraining,
-    format_duration,
     overtraining_warning,
     read_history,
     write_history,
 )
 from rvc_pipeline.logs import rule_log
-from rvc_pipeline.progress import Progress
+from rvc_pipeline.progress import Progress, format_duration
 from rvc_pipeline.options import TrainOptions
 from rvc_pipeline.training.epoch_log import log_epoch
 

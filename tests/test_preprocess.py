@@ -10,7 +10,7 @@ import soundfile as sf
 from conftest import harmonic_tone, need_shared_data
 
 from rvc_pipeline.audio import load_audio
-from rvc_pipeline.training.buckets import estimated_frames, hop_length, in_buckets
+from rvc_pipeline.preprocess.buckets import estimated_frames, hop_length, in_buckets
 from rvc_pipeline.models import ModelConfig, rvc_hparams, tiny_hparams
 from rvc_pipeline.options import PreprocessParams
 from rvc_pipeline.filters import highpass

@@ -150,7 +150,7 @@ def test_load_config_fills_defaults_and_names_a_bad_key(tmp_path):
     assert config["train"]["model"] == "rvc"
     bad = tmp_path / "bad.yaml"
     bad.write_text("experiments: {a: {demo: 1, sample_rate: 44k}}\n")
-    with pytest.raises(ValueError, match=r"bad.yaml: experiments.a.sample_rate: '44k' is not one of"):
+    with pytest.raises(ValueError, match=r"bad.yaml\): experiments.a.sample_rate: '44k' is not one of"):
         load_config(bad)
 
 

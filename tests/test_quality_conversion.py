@@ -8,7 +8,7 @@ import pytest
 from conftest import harmonic_tone, need_shared_data
 
 from rvc_pipeline.audio import write_wav
-from rvc_pipeline.quality.conversion import measure_conversions
+from rvc_pipeline.convert.quality import measure_conversions
 from rvc_pipeline.reporting.conversion import read_conversion_quality, render_conversion_quality, summary_line
 
 SR = 16000

@@ -17,7 +17,7 @@ import torch
 
 from conftest import need_shared_data
 from rvc_pipeline.audio import read_wav, write_wav
-from rvc_pipeline.training.checkpoint import load_checkpoint, load_state_strict, model_state
+from rvc_pipeline.torch_files import load_checkpoint, load_state_strict, model_state
 from rvc_pipeline.training.data import BucketSampler, SegmentDataset, collate, read_filelist
 from rvc_pipeline.pitch.classic import compute_f0
 from rvc_pipeline.pitch.files import coarse_f0

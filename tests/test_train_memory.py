@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from rvc_pipeline import faults
-from rvc_pipeline.training.checkpoint import load_checkpoint
+from rvc_pipeline.torch_files import load_checkpoint
 from rvc_pipeline.training.data import BucketSampler, SegmentDataset, collate, read_filelist
 from rvc_pipeline.models import ModelConfig, StepSettings, build_synthesizer
 from rvc_pipeline.options import CPU_AUTO_BATCH_SIZE, TrainOptions

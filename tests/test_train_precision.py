@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from rvc_pipeline.training.checkpoint import load_checkpoint, load_state_strict, model_state
+from rvc_pipeline.torch_files import load_checkpoint, load_state_strict, model_state
 from rvc_pipeline.training.export import export_model, load_exported
 from rvc_pipeline.models import ModelConfig, build_discriminator, build_synthesizer
 from rvc_pipeline.training.history import LOSS_COLUMNS

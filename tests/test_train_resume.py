@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from rvc_pipeline import faults
-from rvc_pipeline.training.checkpoint import load_checkpoint
+from rvc_pipeline.torch_files import load_checkpoint
 from rvc_pipeline.training.history import LOSS_COLUMNS
 from rvc_pipeline.training.loop import train
 from rvc_pipeline.training.run import train_experiment

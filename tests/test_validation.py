@@ -12,7 +12,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from rvc_pipeline.training.checkpoint import complete_pairs, load_checkpoint
+from rvc_pipeline.torch_files import load_checkpoint
+from rvc_pipeline.training.checkpoint import complete_pairs
 from rvc_pipeline.training.export import export_experiment, load_exported
 from rvc_pipeline.training.history import LOSS_COLUMNS, read_history, write_history
 from rvc_pipeline.training.loop import train

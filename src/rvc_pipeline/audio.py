@@ -12,6 +12,7 @@ import numpy as np
 import soundfile as sf
 
 from rvc_pipeline.atomic import atomic_path
+from rvc_pipeline.layout import FEATURE_RATE, WAVS_16K
 
 
 DOWNMIXES = ("auto", "ffmpeg", "average")
@@ -158,6 +159,16 @@ def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """Read a WAV as float32 (mono stays 1-D), returning (samples, sample rate)."""
     data, sr = sf.read(os.fspath(path), dtype="float32")
     return data, sr
+
+
+def read_wav_16k(path: str | os.PathLike) -> np.ndarray:
+    """Read a mono 16 kHz WAV as float32; any other rate or channel count is an error naming the file."""
+    samples, rate = sf.read(path, dtype="float32")
+    if rate != FEATURE_RATE:
+        raise ValueError(f"{path}: sample rate is {rate} Hz, expected {FEATURE_RATE} Hz (a {WAVS_16K} file)")
+    if samples.ndim != 1:
+        raise ValueError(f"{path}: has {samples.shape[1]} channels, expected mono")
+    return samples
 
 
 def native_sample_rate(path: str | os.PathLike) -> int | None:

@@ -9,17 +9,20 @@ from __future__ import annotations
 import os
 import socket
 
-from rvc_pipeline.pitch.registry import device_rules
-
 # Every job runs on this torch device whatever its resources ask, e.g. ``cpu`` on a test cluster
 # whose GPUs are declared to SLURM but do not exist: the jobs still ask SLURM for a GPU.
 DEVICE_OVERRIDE = "RVC_PIPELINE_DEVICE"
 
+# The rule that runs the pitch methods of the job's device (pitch.registry routes them to it).
+DEVICE_PITCH_RULE = "extract_f0_device"
+# The rules whose jobs run on the job's device; train_model first: training on the CPU is the costly one.
+GPU_RULES = ("train_model", "extract_features", DEVICE_PITCH_RULE)
+
 FIX_NO_CUDA_BUILD = (
     "install a CUDA (or ROCm) build of torch (https://pytorch.org/get-started/locally/), "
     "or run without GPUs (no --set-resources …:gpu=…; the SLURM profile asks for them: "
-    "--set-resources train_model:gpu=0 extract_features:gpu=0 "
-    + " ".join(f"{rule}:gpu=0" for rule in device_rules())
+    "--set-resources "
+    + " ".join(f"{rule}:gpu=0" for rule in GPU_RULES)
     + ")"
 )
 FIX_NO_DEVICE = (

@@ -8,19 +8,27 @@ so a job that spends minutes inside one call (a faiss training, a long recording
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import TypeVar
 
-from rvc_pipeline.training.history import format_duration
 from rvc_pipeline.logs import PROGRESS_LOGGER
 
 EVERY = 30.0
 
 progress_log = logging.getLogger(PROGRESS_LOGGER)
 T = TypeVar("T")
+
+
+def format_duration(seconds: float) -> str:
+    """``h:mm:ss`` of a duration (``-:--:--`` when unknown)."""
+    if not math.isfinite(seconds):
+        return "-:--:--"
+    whole = int(round(seconds))
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 
 def log_progress(message: str, owner: int | None = None, level: int = logging.INFO) -> None:

@@ -4,7 +4,7 @@ small model from a training checkpoint.
 A *small model* is RVC's ``assets/weights/{name}.pth`` (``weight``, ``config``, ``info``, ``sr``,
 ``f0``, ``version``; see ``export``); a *training checkpoint* is a ``G_{step}.pth`` (``model``,
 ``iteration``, ...), whose hyper-parameters are in the ``config.json`` beside it. Every load is
-``weights_only`` (``checkpoint.load_checkpoint``) and every write atomic, after all checks.
+``weights_only`` (``torch_files.load_checkpoint``) and every write atomic, after all checks.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from typing import Any
 
 import torch
 
-from rvc_pipeline.training.checkpoint import EXTRA_KEY, LATEST_STEP, load_checkpoint, model_state
+from rvc_pipeline.torch_files import load_checkpoint, model_state
+from rvc_pipeline.training.checkpoint import EXTRA_KEY, LATEST_STEP
 from rvc_pipeline.training.checkpoint_header import generator_kind
 from rvc_pipeline.training.export import export_model, write_small_model
 from rvc_pipeline.layout import rate_name

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import yaml
 
+from rvc_pipeline.devices import GPU_RULES
 from rvc_pipeline.doctor.checks import FAIL, OK, WARN, Check, run_tool, torch_build
 from rvc_pipeline.pitch.registry import device_rules
 
-# Rules whose jobs run on the job's device; train_model first: training on the CPU is the costly one.
-GPU_RULES = ("train_model", "extract_features", *device_rules())
 SLURM_VARIABLES = ("RVC_SLURM_ACCOUNT", "RVC_SLURM_PARTITION", "RVC_SLURM_GPU_PARTITION")
 
 

@@ -13,7 +13,7 @@ import torch
 
 from rvc_pipeline.atomic import save_npy
 from rvc_pipeline.devices import require_device
-from rvc_pipeline.pitch.files import read_wav_16k
+from rvc_pipeline.audio import read_wav_16k
 from rvc_pipeline.faults import fault_point
 from rvc_pipeline.features.hubert import MIN_SAMPLES, load_hubert
 from rvc_pipeline.progress import Progress

@@ -12,7 +12,8 @@ import parselmouth
 import pyworld
 
 from rvc_pipeline.layout import FEATURE_RATE, HOP
-from rvc_pipeline.pitch.files import F0_MAX, F0_MIN, read_wav_16k, save_pitch
+from rvc_pipeline.audio import read_wav_16k
+from rvc_pipeline.pitch.files import F0_MAX, F0_MIN, save_pitch
 from rvc_pipeline.pitch.registry import POOL, implementation, names
 from rvc_pipeline.pitch.registry import method as method_named
 from rvc_pipeline.workers import WorkerPool, imap

@@ -11,7 +11,8 @@ import soundfile as sf
 import torch
 
 from rvc_pipeline.devices import require_device
-from rvc_pipeline.pitch.files import read_wav_16k, save_pitch
+from rvc_pipeline.audio import read_wav_16k
+from rvc_pipeline.pitch.files import save_pitch
 from rvc_pipeline.pitch.registry import DEVICE, implementation, method
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""RVC's pitch files: the 16 kHz reader, the coarse 1..255 bins, and one segment's two files."""
+"""RVC's pitch files: the coarse 1..255 bins, and one segment's two files."""
 
 from __future__ import annotations
 
@@ -6,25 +6,13 @@ import os
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 from rvc_pipeline.atomic import save_npy
-from rvc_pipeline.layout import FEATURE_RATE, WAVS_16K
 
 F0_MIN = 50.0
 F0_MAX = 1100.0
 MEL_MIN = 1127.0 * np.log(1.0 + F0_MIN / 700.0)
 MEL_MAX = 1127.0 * np.log(1.0 + F0_MAX / 700.0)
-
-
-def read_wav_16k(path: str | os.PathLike) -> np.ndarray:
-    """Read a mono 16 kHz WAV as float32; any other rate or channel count is an error naming the file."""
-    samples, rate = sf.read(path, dtype="float32")
-    if rate != FEATURE_RATE:
-        raise ValueError(f"{path}: sample rate is {rate} Hz, expected {FEATURE_RATE} Hz (a {WAVS_16K} file)")
-    if samples.ndim != 1:
-        raise ValueError(f"{path}: has {samples.shape[1]} channels, expected mono")
-    return samples
 
 
 def coarse_f0(hz: np.ndarray) -> np.ndarray:

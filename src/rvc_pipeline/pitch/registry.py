@@ -13,9 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from rvc_pipeline.devices import DEVICE_PITCH_RULE
+
 POOL, DEVICE = "pool", "device"
 # One rule per kind of execution.
-RULES = {POOL: "extract_f0", DEVICE: "extract_f0_device"}
+RULES = {POOL: "extract_f0", DEVICE: DEVICE_PITCH_RULE}
 
 
 @dataclass(frozen=True)

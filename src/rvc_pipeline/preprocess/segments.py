@@ -12,7 +12,7 @@ import numpy as np
 import soxr
 
 from rvc_pipeline.audio import MAX_REPAIR_MS, AudioDecodeError, decode_audio, write_wav
-from rvc_pipeline.training.buckets import BUCKET_BOUNDARIES, estimated_frames, hop_length, in_buckets, shortest_trainable_s
+from rvc_pipeline.preprocess.buckets import BUCKET_BOUNDARIES, estimated_frames, hop_length, in_buckets, shortest_trainable_s
 from rvc_pipeline.faults import fault_point
 from rvc_pipeline.filters import highpass
 from rvc_pipeline.layout import FEATURE_RATE

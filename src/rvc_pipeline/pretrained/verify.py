@@ -53,7 +53,7 @@ def _fits_gd(role: str, path: str, model: str, sample_rate: str, version: str, f
     """Raise ValueError unless ``path`` holds a G (or D) whose tensors fit the experiment's model."""
     import torch
 
-    from rvc_pipeline.training.checkpoint import check_state_fits, load_checkpoint, model_state
+    from rvc_pipeline.torch_files import check_state_fits, load_checkpoint, model_state
     from rvc_pipeline.layout import SAMPLE_RATES
     from rvc_pipeline.models import ModelConfig, build_discriminator, build_synthesizer
     from rvc_pipeline.training.inputs import experiment_hparams

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from rvc_pipeline.audio import decode_audio, native_sample_rate
-from rvc_pipeline.training.checkpoint import diagnose, load_state_strict
+from rvc_pipeline.torch_files import diagnose, load_state_strict
 from rvc_pipeline.layout import FEATURE_RATE, HOP
 from rvc_pipeline.models.mel import mel_filter_bank
 from rvc_pipeline.options import SlicerParams

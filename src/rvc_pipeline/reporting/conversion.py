@@ -24,7 +24,7 @@ PLAYER_SECONDS = 120.0
 
 
 def read_conversion_quality(table: str | os.PathLike) -> dict[str, dict[str, float]]:
-    """The rows of quality.conversion's table by name, as floats (NaN where not measured)."""
+    """The rows of convert.quality's table by name, as floats (NaN where not measured)."""
     return {
         row.pop("name"): {key: float(text) if text else math.nan for key, text in row.items()}
         for row in read_tsv(table)
@@ -53,7 +53,7 @@ QUALITY_COLUMNS = (
 
 def render_conversion_quality(*, table: str | os.PathLike, experiment: str, page: str | os.PathLike) -> None:
     """The Conversion page of numbers: the summary line and, per converted recording, its
-    similarities and pitch error (``table``: quality.conversion.measure_conversions's)."""
+    similarities and pitch error (``table``: convert.quality.measure_conversions's)."""
     quality = read_conversion_quality(table)
     out = Page(f"Conversion quality: {experiment}")
     summary = summary_line(quality)

@@ -21,12 +21,12 @@ from rvc_pipeline.training.history import (
     best_epoch_by,
     eta_seconds,
     first_overtraining,
-    format_duration,
     read_history,
     steps_per_second,
     value,
 )
 from rvc_pipeline.layout import LOSSES
+from rvc_pipeline.progress import format_duration
 from rvc_pipeline.reporting.figures import Figure, new_figure, note_figure, save_png
 from rvc_pipeline.reporting.page import Page
 from rvc_pipeline.reporting.pretrained import pretrained_section
@@ -43,7 +43,7 @@ PANELS = (
     ("learning rate", ("lr",)),
     ("gradient norms", ("grad_norm_d", "grad_norm_g")),
 )
-# The held-out renderings of the saved epochs (rvc_pipeline.quality.validation), one row below.
+# The held-out renderings of the saved epochs (rvc_pipeline.training.quality), one row below.
 QUALITY_PANELS = (
     ("speaker similarity (higher: more like the voice)", ("val_similarity_voice", "val_similarity_recording")),
     ("F0 error in cents (voiced frames)", ("val_f0_error_cents",)),

@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from rvc_pipeline.audio import read_wav
-from rvc_pipeline.training.buckets import BUCKET_BOUNDARIES, estimated_frames
+from rvc_pipeline.preprocess.buckets import BUCKET_BOUNDARIES, estimated_frames
 from rvc_pipeline.models import TrainBatch
 from rvc_pipeline.models.mel import MelConfig
 from rvc_pipeline.options import TrainOptions

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from rvc_pipeline.atomic import atomic_path
-from rvc_pipeline.training.checkpoint import load_checkpoint, model_state
+from rvc_pipeline.torch_files import load_checkpoint, model_state
 from rvc_pipeline.layout import rate_name
 from rvc_pipeline.models import ModelConfig, synthesizer_from_export
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path, PurePath
 
 from rvc_pipeline.atomic import atomic_path
-from rvc_pipeline.training.buckets import BUCKET_BOUNDARIES, estimated_frames, in_buckets
+from rvc_pipeline.preprocess.buckets import BUCKET_BOUNDARIES, estimated_frames, in_buckets
 from rvc_pipeline.layout import F0_COARSE, F0_HZ, FEATURE_DIMS, GT_WAVS, feature_folder
 from rvc_pipeline.mute import mute_paths
 from rvc_pipeline.training.heldout import held_out

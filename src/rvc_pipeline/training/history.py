@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rvc_pipeline.progress import format_duration
 from rvc_pipeline.tables import read_tsv, write_tsv
 
 LOSS_COLUMNS = (
@@ -27,7 +28,7 @@ LOSS_COLUMNS = (
 )
 # Mel L1 (times c_mel, the scale of loss_mel) of the held-out segments through the inference path.
 VAL_COLUMN = "val_loss_mel"
-# Means over the held-out renderings of a saved epoch (rvc_pipeline.quality.validation), by the
+# Means over the held-out renderings of a saved epoch (rvc_pipeline.training.quality), by the
 # key of quality.segment.measure_rendering; empty on other epochs and in files written before them.
 QUALITY_COLUMNS = {
     "similarity_voice": "val_similarity_voice",
@@ -62,14 +63,6 @@ def value(row: Row, column: str) -> float:
     """A column as a float; NaN where empty (no validation that epoch)."""
     text = row.get(column, "")
     return float(text) if text not in ("", None) else math.nan
-
-
-def format_duration(seconds: float) -> str:
-    """``h:mm:ss`` of a duration (``-:--:--`` when unknown)."""
-    if not math.isfinite(seconds):
-        return "-:--:--"
-    whole = int(round(seconds))
-    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 
 def steps_per_second(history: Sequence[Row], index: int) -> float:

@@ -29,7 +29,8 @@ from rvc_pipeline.models import StepResult, TrainBatch
 from rvc_pipeline.options import TrainOptions
 from rvc_pipeline.stopping import StopFlag, stop_on_signals
 from rvc_pipeline.training.batch_size import BatchSize, batch_size_extra, starting_batch_size
-from rvc_pipeline.training.checkpoint import latest_checkpoint, unwrap
+from rvc_pipeline.torch_files import unwrap
+from rvc_pipeline.training.checkpoint import latest_checkpoint
 from rvc_pipeline.training.data import SegmentDataset, data_loader, read_filelist
 from rvc_pipeline.training.ddp import Ranks, init_distributed
 from rvc_pipeline.training.epoch_log import event_writer, log_epoch

@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 
 from rvc_pipeline.atomic import atomic_path, remove_stale_temps
-from rvc_pipeline.training.checkpoint import CheckpointPair, complete_pairs, load_checkpoint
+from rvc_pipeline.torch_files import load_checkpoint
+from rvc_pipeline.training.checkpoint import CheckpointPair, complete_pairs
 from rvc_pipeline.devices import require_device
 from rvc_pipeline.training.history import best_epoch_by, read_history
 from rvc_pipeline.locks import training_lock

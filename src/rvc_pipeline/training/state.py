@@ -32,12 +32,10 @@ from rvc_pipeline.training.checkpoint import (
     checkpoint_path,
     checkpoint_state,
     latest_checkpoint,
-    load_checkpoint,
-    load_state_strict,
-    model_state,
     publish_latest,
     save_checkpoints,
 )
+from rvc_pipeline.torch_files import load_checkpoint, load_state_strict, model_state
 from rvc_pipeline.training.ddp import Ranks, gather
 from rvc_pipeline.training.out_of_memory import DiscriminatorSnapshot
 

@@ -16,8 +16,8 @@ from rvc_pipeline.audio import write_wav
 from rvc_pipeline.layout import FEATURE_DIMS, VALIDATION_DIR
 from rvc_pipeline.models import StepSettings
 from rvc_pipeline.options import TrainOptions
-from rvc_pipeline.quality.validation import HeldOutQuality
-from rvc_pipeline.training.checkpoint import unwrap
+from rvc_pipeline.training.quality import HeldOutQuality
+from rvc_pipeline.torch_files import unwrap
 from rvc_pipeline.training.data import SegmentDataset, collate, read_filelist
 
 log = logging.getLogger(__name__)

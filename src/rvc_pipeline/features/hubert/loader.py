@@ -13,7 +13,7 @@ from transformers import HubertConfig
 from rvc_pipeline.features.hubert.fairseq import load_fairseq
 from rvc_pipeline.features.hubert.model import HubertFeatureModel
 from rvc_pipeline.features.hubert.standin import check_standin, model_class, standin_model
-from rvc_pipeline.training.checkpoint import diagnose
+from rvc_pipeline.torch_files import diagnose
 
 log = logging.getLogger(__name__)
 

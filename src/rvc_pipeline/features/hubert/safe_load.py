@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from rvc_pipeline.training.checkpoint import diagnose
+from rvc_pipeline.torch_files import diagnose
 
 # Globals a fairseq checkpoint pickles besides tensors: its config objects. They become inert
 # stand-ins; everything else that torch's weights_only unpickler does not allow is refused.

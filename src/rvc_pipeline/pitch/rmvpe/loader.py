@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from rvc_pipeline.training.checkpoint import diagnose
+from rvc_pipeline.torch_files import diagnose
 from rvc_pipeline.pitch.rmvpe.estimator import PitchEstimator
 from rvc_pipeline.pitch.rmvpe.network import Rmvpe
 

@@ -1,7 +1,8 @@
 """Which clips training can use: RVC's length buckets, measured on the clip's file.
 
 Light (standard library only), so that slicing, the filelist and the data loader share this one
-definition: a recording is ``ok`` only if one of its segments falls in a bucket.
+definition: a recording is ``ok`` only if one of its segments falls in a bucket. It lives with
+slicing, the first stage to judge a clip; training, a later stage, reads it from here.
 """
 
 from __future__ import annotations

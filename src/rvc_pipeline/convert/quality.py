@@ -14,7 +14,7 @@ from pathlib import Path
 from rvc_pipeline.pitch.classic import compute_f0
 from rvc_pipeline.quality.pitch_error import pitch_error
 from rvc_pipeline.quality.speaker import embed, optional_speaker_encoder, read_16k, speaker_similarity
-from rvc_pipeline.quality.validation import PITCH_TRACKER, training_voice
+from rvc_pipeline.training.quality import PITCH_TRACKER, training_voice
 from rvc_pipeline.tables import write_tsv
 
 COLUMNS = ("name", "similarity_voice", "similarity_source", "f0_error_cents", "voicing_error")
