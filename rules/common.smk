@@ -13,7 +13,7 @@ from rvc_pipeline.plan import PlanError, build_plan, names_pattern, start_run
 from rvc_pipeline.run_summary import cancel_waiting_timers
 from rvc_pipeline.versions import FEATURES_VERSION, INDEX_VERSION
 from rvc_pipeline.workdir import unwritable_reason
-from rvc_pipeline.workers import useful_width, worker_pool
+from rvc_pipeline.workers import folder_width, worker_pool
 
 # Snakemake's own message prints the schema (all of it for a misspelt top-level key): one line.
 try:
@@ -152,23 +152,15 @@ def device_method_record(wildcards):
 
 
 def segment_threads(wildcards, input):
-    """Threads of a per-segment job: as many as its segments keep busy (``useful_width``);
-    Snakemake caps it at --cores. Evaluated again just before the job runs, once its segments
-    exist; 1 until then."""
-    return segment_width(input.wav_dir)
-
-
-def segment_width(folder):
-    if not os.path.isdir(folder):
-        return 1
-    return useful_width(
-        e.stat().st_size for e in os.scandir(folder) if e.name.endswith(".wav")
-    )
+    """Threads of a per-segment job: as many as its segments keep busy (``folder_width``),
+    capped by Snakemake at --cores; evaluated again once its segments exist (1 before).
+    """
+    return folder_width(input.wav_dir)
 
 
 def batch_threads(wildcards, input):
     """Threads of a GPU batch job: those of its recording with the most segments."""
-    return max(map(segment_width, input.wav_dirs))
+    return max(map(folder_width, input.wav_dirs))
 
 
 def pretrained_asset(wildcards):

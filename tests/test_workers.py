@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from conftest import harmonic_tone
 
 from rvc_pipeline.pitch.classic import extract_f0_dir
 from rvc_pipeline.logs import rule_log
+from rvc_pipeline.stopping import StopRequested
 from rvc_pipeline.workers import WorkerPool, _alive, imap, useful_width
 
 
@@ -73,6 +75,54 @@ def test_a_killed_worker_fails_the_job_and_the_pool_starts_anew(tmp_path):
     with pytest.raises(Exception, match="terminated abruptly"):
         pool.call(_die)
     assert pool.call(_span, folder=str(tmp_path), number=7, seconds=0) == 7
+
+
+def _ctrl_c_here() -> str:
+    """A task that gets a terminal's Ctrl-C (SIGINT to each process of the group) in its worker."""
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)
+    except KeyboardInterrupt:
+        return "interrupted"
+    return "went on"
+
+
+def test_a_worker_leaves_ctrl_c_to_the_run(pool):
+    # A KeyboardInterrupt handed back to a job's thread is an outcome Snakemake never reports:
+    # the run hung. The process running the jobs decides what the signal means (stop_pools).
+    assert pool.call(_ctrl_c_here) == "went on"
+
+
+def test_a_stopped_pool_fails_its_jobs_at_once_and_ends_the_tasks_under_way(tmp_path):
+    pool = WorkerPool(2)
+    tasks = [{"folder": str(tmp_path), "number": n, "seconds": 60} for n in range(4)]
+    outcome = {}
+
+    def job():
+        started = time.monotonic()
+        try:
+            list(pool.imap(_span, tasks, 2))
+        except StopRequested as stopped:
+            outcome["stopped"] = stopped.signum, time.monotonic() - started
+
+    thread = threading.Thread(target=job)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while len(workers := list(pool._executor._processes.values()) if pool._executor else []) < 2:
+        assert time.monotonic() < deadline, "no workers started"
+        time.sleep(0.05)
+    time.sleep(0.5)  # the tasks are under way
+    pool.stop(signal.SIGINT)
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    signum, seconds = outcome["stopped"]
+    assert signum == signal.SIGINT and seconds < 10  # not the tasks' 60 s
+    for worker in workers:
+        worker.join(timeout=10)
+        assert not _alive(worker.pid)
+    assert list(tmp_path.glob("*.txt")) == []  # no task finished
+    with pytest.raises(StopRequested):  # and no new one starts
+        pool.call(_span, folder=str(tmp_path), number=9, seconds=0)
 
 
 def test_without_a_pool_tasks_run_here_one_by_one(tmp_path):
@@ -160,3 +210,12 @@ print("ok")
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_folder_width_counts_the_segments_a_folder_keeps_busy(tmp_path):
+    from rvc_pipeline.workers import folder_width
+
+    assert folder_width(tmp_path / "not yet") == 1
+    for name, size in (("a.wav", 1000), ("b.wav", 1000), ("c.wav", 100), ("notes.txt", 5000)):
+        (tmp_path / name).write_bytes(b"x" * size)
+    assert folder_width(tmp_path) == 2  # the short tail file gets no worker of its own

@@ -1,7 +1,8 @@
 """Stopping a training: Ctrl-C, SIGINT or SIGTERM to Snakemake, SIGTERM to the trainer.
 
-Each stops within seconds, keeps the last saved epoch, says so in one line, prints no traceback,
-and the next run resumes after that epoch. `rvc-pipeline report` works during the training and
+Each signal lands in the middle of a checkpoint save (a fault point holds the save until it
+comes). Each stops within seconds, completes and keeps the save under way, saves nothing after
+it, says so in one line, prints no traceback, and the next run resumes after that epoch. `rvc-pipeline report` works during the training and
 after it was stopped.
 """
 
@@ -17,11 +18,13 @@ import pytest
 from test_workflow_preprocess import make_sources
 from test_workflow_train import train_config
 
+from rvc_pipeline.faults import HOLDING
 from rvc_pipeline.training.checkpoint import complete_pairs
 from rvc_pipeline.training.history import read_history
 
-# From the signal to Snakemake's exit: the step in progress (a few on a loaded machine) and
-# Snakemake's shutdown; an epoch has 8 steps, so finishing the epoch would take longer.
+# From the signal to Snakemake's exit: the rest of the save, at most the step in progress (a
+# few on a loaded machine) and Snakemake's shutdown; an epoch has 8 steps, so finishing the
+# next epoch would take longer.
 STOP_STEPS, SHUTDOWN_S = 2, 15
 NOISE = ("Traceback", "KeyboardInterrupt", "event loop")
 
@@ -31,14 +34,19 @@ def _newest_step(state):
     return pairs[-1].step if pairs else 0
 
 
-def _wait_for_save_after(state, step, proc, timeout=600):
-    """Wait until a pair newer than ``step`` is saved (and the next epoch has begun)."""
-    deadline = time.monotonic() + timeout
-    while _newest_step(state) <= step:
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "no checkpoint saved in time"
-        time.sleep(0.2)
-    time.sleep(1.0)
+# The trainer's third checkpoint file (G of its second save: the first save's row is in
+# losses.tsv by then) holds until the signal: the signal lands in the middle of a save.
+HOLD = "checkpoint:3:hold"
+
+
+def _wait_for_hold(proc):
+    """Read the run's output until the trainer holds in the middle of a save; returns the lines."""
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if HOLDING.format(name="checkpoint") in line:
+            return lines
+    raise AssertionError("the trainer never held in a save:\n" + "".join(lines))
 
 
 def _trainer_pid(state):
@@ -56,7 +64,7 @@ def _report(workflow):
 
 
 def _stop(workflow, state, signum, whom, during=None):
-    """Start `snakemake train`, signal ``whom`` after a new save (first calling ``during``);
+    """Start `snakemake train`, signal ``whom`` in the middle of a save (first calling ``during``);
     returns (seconds to exit, output)."""
     proc = subprocess.Popen(
         workflow.command("train"),
@@ -64,13 +72,13 @@ def _stop(workflow, state, signum, whom, during=None):
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,  # its own process group, as a terminal's foreground job
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        env={**os.environ, "PYTHONWARNINGS": "ignore", "RVC_PIPELINE_FAULT": HOLD},
     )
     try:
-        _wait_for_save_after(state, _newest_step(state), proc)
+        before = _wait_for_hold(proc)
         if during:
             during()
-        kept = _newest_step(state)  # after `during`: the training may save again meanwhile
+        saved = _newest_step(state)  # the held save is not complete: not among the pairs yet
         sent = time.monotonic()
         if whom == "group":  # a Ctrl-C in the terminal
             os.killpg(proc.pid, signum)
@@ -80,12 +88,16 @@ def _stop(workflow, state, signum, whom, during=None):
             os.kill(_trainer_pid(state), signum)
         output, _ = proc.communicate(timeout=120)
         seconds = time.monotonic() - sent
+        output = "".join(before) + output
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     assert proc.returncode != 0, output
-    assert _newest_step(state) == kept, "a save after the signal"
+    # The save under way at the signal is completed and kept; none follows it.
+    newer = [pair.step for pair in complete_pairs(state) if pair.step > saved]
+    assert len(newer) == 1, ("a save after the signal" if newer else "the save under way was lost", output)
+    assert f"(G_{newer[0]}.pth, D_{newer[0]}.pth)" in output, output
     return seconds, output
 
 

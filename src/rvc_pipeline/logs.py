@@ -105,6 +105,9 @@ def rule_log(path: str | os.PathLike, level: int = logging.INFO) -> Iterator[Non
     try:
         yield
         logging.getLogger("rvc_pipeline").info("job done in %.3f s", time.perf_counter() - start)
+    except StopRequested as stopped:  # a stop, not a failure: one line, no traceback
+        logging.getLogger("rvc_pipeline").warning("%s", stopped)
+        raise
     except Exception:
         logging.getLogger("rvc_pipeline").exception("job failed")
         raise

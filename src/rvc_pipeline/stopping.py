@@ -3,8 +3,9 @@
 The process that receives one of them finishes the step it is in and raises ``StopRequested``
 (never in the middle of a checkpoint save); the job then prints one line and exits with
 128 + the signal's number. The Snakemake process hands the signal on to the trainings it runs
-(``forward_to_trainers``): on its own, Snakemake waits for running jobs to finish on SIGTERM, and
-does not stop them on a SIGINT sent to it alone.
+(``forward_to_trainers``) and stops its worker pools (``workers.stop_pools``): on its own,
+Snakemake waits for running jobs to finish on SIGTERM, and does not stop them on a SIGINT sent
+to it alone.
 
 Imported when Snakemake parses the workflow: standard library only.
 """
@@ -71,15 +72,20 @@ def stop_on_signals() -> Iterator[StopFlag]:
 
 def forward_stop_signals(state_dirs: Iterable[str | os.PathLike]) -> None:
     """In the Snakemake process, once its scheduler set its handlers: SIGINT and SIGTERM go on to
-    the trainings of ``state_dirs``, then to Snakemake's SIGTERM handler (start no more jobs,
-    wait for the running ones, which now stop within a step). A second SIGINT interrupts
-    Snakemake itself, as it would have done at once before.
+    the trainings of ``state_dirs``, stop the worker pools (the jobs waiting on them fail at
+    once), then reach Snakemake's SIGTERM handler (start no more jobs, wait for the running ones,
+    which now stop within a step). A second SIGINT interrupts Snakemake itself, as it would have
+    done at once before.
     """
+    # Not at the top: workers imports this module.
+    from rvc_pipeline.workers import stop_pools
+
     state_dirs = list(state_dirs)
     finish_running = signal.getsignal(signal.SIGTERM)
 
     def handle(signum: int, frame: object) -> None:
         forward_to_trainers(state_dirs, signum)
+        stop_pools(signum)
         if signum == signal.SIGINT:
             signal.signal(signal.SIGINT, signal.default_int_handler)
         if callable(finish_running):

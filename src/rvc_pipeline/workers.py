@@ -5,7 +5,9 @@ that holds the GIL (parselmouth's pm, the slicer) would then run one job at a ti
 these worker processes instead. The pool lives as long as the Snakemake process, so many short
 recordings do not pay a process start per job. Each job keeps at most its ``threads`` tasks in
 flight and Snakemake keeps the sum of the running jobs' threads within ``--cores``, so the
-processes busy at once never exceed the cores the run was given.
+processes busy at once never exceed the cores the run was given. A stop signal to the run (a
+Ctrl-C, which reaches the workers too, or SIGTERM) is the run's to act on: the workers ignore
+SIGINT, and the run stops its pools (``stop_pools``), failing the jobs that wait on them at once.
 
 Standard library only: the workflow imports it at parse time.
 """
@@ -13,17 +15,21 @@ Standard library only: the workflow imports it at parse time.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import logging
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import spawn
 from typing import Any
 
 from rvc_pipeline.faults import RUN_PID
+from rvc_pipeline.stopping import StopRequested
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +98,13 @@ def _watch_run(pid: int) -> None:
 def _start_worker(pid: int) -> None:
     """Worker start: remember the process running the jobs (a fault point kills it too), and end
     when it ends: a worker waits for tasks forever, so if the run is killed nothing else would
-    end it (and it would hold the run's output pipes open)."""
+    end it (and it would hold the run's output pipes open).
+
+    A Ctrl-C in the terminal reaches every process of the run: the one running the jobs decides
+    what it means (``stop_pools``). A worker ending its task with KeyboardInterrupt would hand
+    that to the job's thread, which Snakemake never reports as ended: the run would hang.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ[RUN_PID] = str(pid)
     threading.Thread(target=_watch_run, args=(pid,), daemon=True).start()
 
@@ -109,6 +121,22 @@ class WorkerPool:
         self.size = max(1, size)
         self._lock = threading.Lock()
         self._executor: cf.ProcessPoolExecutor | None = None
+        self._stopped_by: int | None = None  # the stop signal, once the run is stopping
+
+    def stop(self, signum: int) -> None:
+        """The run is stopping on ``signum``: kill the workers (a task under way is abandoned, and
+        its job's outputs are removed as the job fails) and fail every job that waits on the pool,
+        or would, with ``StopRequested``. Takes no lock: it runs in a signal handler."""
+        self._stopped_by = signum
+        # ProcessPoolExecutor.kill_workers() from Python 3.14; list() copies the pids at once, as
+        # the executor's thread may change them.
+        for pid in list(getattr(self._executor, "_processes", None) or {}):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def _check_stop(self) -> None:
+        if self._stopped_by is not None:
+            raise StopRequested(self._stopped_by)
 
     def _get(self) -> cf.ProcessPoolExecutor:
         with self._lock:
@@ -132,6 +160,7 @@ class WorkerPool:
         A task's log records are logged again in the calling thread (so they reach the job's
         log), and its exception is raised there once the tasks before it have been yielded.
         """
+        self._check_stop()
         executor = self._get()
         width = max(1, min(width, self.size))
         pending: dict[int, cf.Future] = {}
@@ -141,6 +170,7 @@ class WorkerPool:
         exhausted = False
         try:
             while True:
+                self._check_stop()
                 while not exhausted and len(pending) < width:
                     item = next(todo, None)
                     if item is None:
@@ -161,6 +191,10 @@ class WorkerPool:
                 finished, _ = cf.wait(pending.values(), return_when=cf.FIRST_COMPLETED)
                 for number in [n for n, future in pending.items() if future in finished]:
                     done[number] = pending.pop(number).result()
+        except BrokenProcessPool:
+            if self._stopped_by is not None:  # killed by ``stop``: the job stops, it did not crash
+                raise StopRequested(self._stopped_by) from None
+            raise
         finally:
             for future in pending.values():
                 future.cancel()
@@ -177,6 +211,13 @@ def useful_width(sizes: Iterable[int]) -> int:
     return max(1, int(sum(sizes) / max(sizes) + 0.5)) if sizes else 1
 
 
+def folder_width(folder: str | os.PathLike) -> int:
+    """``useful_width`` of the segments (``*.wav``) in ``folder``; 1 while it does not exist yet."""
+    if not os.path.isdir(folder):
+        return 1
+    return useful_width(e.stat().st_size for e in os.scandir(folder) if e.name.endswith(".wav"))
+
+
 _POOLS: dict[int, WorkerPool] = {}
 _POOLS_LOCK = threading.Lock()
 
@@ -185,6 +226,12 @@ def worker_pool(size: int) -> WorkerPool:
     """The process-wide pool for ``size`` cores (created on first use, shared by every job)."""
     with _POOLS_LOCK:
         return _POOLS.setdefault(size, WorkerPool(size))
+
+
+def stop_pools(signum: int) -> None:
+    """The run is stopping on ``signum``: stop every pool of this process (``WorkerPool.stop``)."""
+    for pool in list(_POOLS.values()):
+        pool.stop(signum)
 
 
 def imap(
