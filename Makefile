@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: run test bench lint doctor upgrade-check clean
+.PHONY: run test test-quick bench lint doctor upgrade-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ run: $(STAMP)
 ## test: install, then the full test suite
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+## test-quick: install, then the tests that start no Snakemake run (conftest fails one that does)
+test-quick: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
 
 ## bench: speed and memory ratios, measured in one run (see benchmarks/)
 bench: $(STAMP)

@@ -247,6 +247,72 @@ def workflow(tmp_path: Path) -> Workflow:
     return Workflow(tmp_path)
 
 
+# Runs of the workflow that several tests check, each built once per session (a run takes
+# minutes on the 2-core machine). A test that changes one works on copy_run() of it.
+
+
+def copy_run(run: Workflow, folder: Path) -> Workflow:
+    """A copy of ``run``'s whole folder, Snakemake's records (.snakemake/) included, with links and
+    modification times kept (cp -a): the copy plans what the original would."""
+    shutil.copytree(run.workdir, folder, symlinks=True, dirs_exist_ok=True)
+    return Workflow(folder)
+
+
+INDEXED_SOURCES = ("alpha", "beta")
+
+
+@pytest.fixture(scope="session")
+def indexed_run(tmp_path_factory) -> Workflow:
+    """INDEXED_SOURCES (5 s each) of a default 32k experiment through slicing, pitch, features and
+    the index; no training."""
+    import soundfile as sf
+
+    from rvc_pipeline.demo import synthesize_voice
+
+    run = Workflow(tmp_path_factory.mktemp("indexed"))
+    (run.workdir / "voices").mkdir()
+    for k, name in enumerate(INDEXED_SOURCES):
+        sf.write(run.workdir / "voices" / f"{name}.wav", synthesize_voice(5.0, 32000, seed=k), 32000)
+    run.write_config({"experiments": {"exp": {"input_dir": "voices", "sample_rate": "32k"}}})
+    run.run("index")
+    assert run.dry_run_jobs("index") == []
+    return run
+
+
+RMVPE_SOURCES = ("alpha", "beta", "gamma")
+
+
+@pytest.fixture(scope="session")
+def rmvpe_run(tmp_path_factory) -> Workflow:
+    """RMVPE_SOURCES (2 s each) through pitch (f0_method rmvpe, formula weights in
+    pretrained/rmvpe.pt) and features, one job per recording."""
+    from parity_pack import save_rmvpe_formula_weights
+    from test_workflow_extract import extract_config
+    from test_workflow_preprocess import make_sources
+
+    run = Workflow(tmp_path_factory.mktemp("rmvpe"))
+    make_sources(run.workdir / "voices", names=RMVPE_SOURCES, seconds=2.0)
+    save_rmvpe_formula_weights(run.workdir / "pretrained" / "rmvpe.pt", half=True)
+    run.write_config(extract_config(f0_method="rmvpe"))
+    run.run("extract")
+    return run
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory) -> tuple[Workflow, list[str]]:
+    """Two recordings (alpha, beta: 8 s) trained (test_workflow_train's train_config: the tiny
+    model, 2 epochs) and exported; with the rules the dry run of the fresh folder planned."""
+    from test_workflow_preprocess import make_sources
+    from test_workflow_train import train_config
+
+    run = Workflow(tmp_path_factory.mktemp("trained"))
+    make_sources(run.workdir / "voices", names=("alpha", "beta"), seconds=8.0)
+    run.write_config(train_config())
+    planned = [rule for rule, _ in run.dry_run_jobs("train")]
+    run.run("train")
+    return run, planned
+
+
 @pytest.fixture(scope="session")
 def local_slurm(tmp_path_factory):
     """A one-node SLURM (../shared/slurm) for the rest of the session; needs root."""

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 from conftest import REPO
 
 HEAVY = ("torch", "faiss", "scipy", "av", "transformers", "soxr", "parselmouth", "pyworld")
@@ -40,6 +41,7 @@ def _heavy_modules_of(modules: list[str]) -> dict[str, list[str]]:
     return loaded
 
 
+@pytest.mark.slow  # six fresh Pythons, each importing a report job's heavy modules
 def test_each_report_job_loads_only_what_it_uses():
     jobs = set(re.findall(r"from (rvc_pipeline\.reporting\.\w+) import", (REPO / "rules/report.smk").read_text()))
     assert jobs == set(EXPECTED)  # a new report job says here what it may load

@@ -397,6 +397,8 @@ def test_planning_stops_on_an_unusable_g_and_names_custom_and_tiny_once(workflow
     assert ("train_model", "experiment=a") in jobs
     assert not [job for job in jobs if job[0] == "fetch_pretrained"]  # present files are not fetched
     assert out.count("pretrained/pretrained/f0G40k.pth: custom file") == 1
+    assert not (root / "results").exists()  # a dry run records nothing; a run with jobs does
+    workflow.run("preprocess")
     checks = json.loads((root / "results/a/pretrained.json").read_text())
     assert {c["role"]: c["status"] for c in checks} == {
         "hubert": "missing",

@@ -56,6 +56,7 @@ def _kill_in_epoch(cmd: list[str], epoch: int) -> str:
     return log
 
 
+@pytest.mark.slow  # trains in a second Python (the training CLI) to kill it mid-epoch
 def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, caplog):
     filelist, config = make_experiment(tmp_path / "exp")
     state = tmp_path / "state"

@@ -3,9 +3,7 @@
 import shutil
 
 import pytest
-from conftest import Workflow
-from parity_pack import save_rmvpe_formula_weights
-from test_workflow_extract import extract_config
+from conftest import RMVPE_SOURCES, Workflow
 from test_workflow_preprocess import make_sources
 
 from rvc_pipeline.gpu_batches import batch_of
@@ -25,24 +23,20 @@ def files(results):
     }
 
 
-def test_batches_write_the_per_recording_files_and_a_new_recording_reruns_only_its_batch(workflow, tmp_path):
-    names = ("alpha", "beta", "gamma")
-    make_sources(workflow.workdir / "voices", names=names, seconds=2.0)
-    save_rmvpe_formula_weights(workflow.workdir / "pretrained" / "rmvpe.pt", half=True)
-    workflow.write_config(extract_config(f0_method="rmvpe"))
+def test_batches_write_the_per_recording_files_and_a_new_recording_reruns_only_its_batch(rmvpe_run, tmp_path):
+    # the per-recording run's inputs (recordings, weights, config) without its outputs
     batched = Workflow(tmp_path / "batched")
-    shutil.copytree(workflow.workdir, batched.workdir)
+    shutil.copytree(rmvpe_run.workdir, batched.workdir, ignore=shutil.ignore_patterns("results", ".snakemake"))
 
-    workflow.run("extract")
     batched.run("extract", *BATCHES)
     results = batched.workdir / "results" / "exp"
-    expected = files(workflow.workdir / "results" / "exp")
+    expected = files(rmvpe_run.workdir / "results" / "exp")
     assert len(expected) > 3 * len(COMPARED)
     assert files(results) == expected
     # Each recording has its own log, the model loaded once for the batches of this one process.
     for step in ("extract_features256", "extract_f0_device"):
         logs = sorted((results / "logs" / step).glob("*.log"))
-        assert [log.stem for log in logs] == list(names)
+        assert [log.stem for log in logs] == list(RMVPE_SOURCES)
         assert all("job done in" in log.read_text() for log in logs)
     rmvpe_logs = (results / "logs" / "extract_f0_device").glob("*.log")
     assert sum("loading RMVPE weights" in log.read_text() for log in rmvpe_logs) == 1

@@ -13,9 +13,7 @@ import textwrap
 import pytest
 import yaml
 
-from conftest import REPO
-
-from rvc_pipeline.demo import synthesize_voice
+from conftest import REPO, copy_run
 
 pytestmark = pytest.mark.slow  # every test here runs Snakemake
 
@@ -116,20 +114,11 @@ def nested(key, value):
     return {head: {rest: value}} if rest else {head: value}
 
 
-@pytest.fixture(scope="module")
-def sliced(tmp_path_factory):
-    """Two short recordings sliced at the default settings."""
-    import soundfile as sf
-
-    from conftest import Workflow
-
-    wf = Workflow(tmp_path_factory.mktemp("sliced"))
-    (wf.workdir / "voices").mkdir()
-    for k, name in enumerate(("alpha", "beta")):
-        sf.write(wf.workdir / "voices" / f"{name}.wav", synthesize_voice(5.0, 32000, seed=k), 32000)
-    wf.write_config({"experiments": {"exp": {"input_dir": "voices", "sample_rate": "32k"}}})
-    wf.run("preprocess")
-    return wf
+@pytest.fixture
+def sliced(indexed_run, tmp_path):
+    """Two short recordings sliced at the default settings (and indexed): a copy of the shared
+    run, since these tests rewrite its config."""
+    return copy_run(indexed_run, tmp_path)
 
 
 def test_changed_settings_are_the_schemas_keys():

@@ -10,7 +10,7 @@ import time
 import pytest
 import soundfile as sf
 
-from conftest import Workflow
+from conftest import Workflow, copy_run
 
 from rvc_pipeline.demo import synthesize_voice
 from rvc_pipeline.preprocess.dataset_report import read_reports
@@ -33,12 +33,20 @@ def slice_jobs(jobs):
     return sorted(w for rule, w in jobs if rule == "slice_audio")
 
 
+@pytest.fixture(scope="module")
+def three_sources_run(tmp_path_factory):
+    """Three recordings sliced once for the module."""
+    run = Workflow(tmp_path_factory.mktemp("three_sources"))
+    make_sources(run.workdir / "voices")
+    run.write_config(config())
+    run.run("preprocess")
+    return run
+
+
 @pytest.fixture
-def three_sources(workflow):
-    make_sources(workflow.workdir / "voices")
-    workflow.write_config(config())
-    workflow.run("preprocess")
-    return workflow
+def three_sources(three_sources_run, tmp_path):
+    """A copy of the three sliced recordings, for a test that changes them."""
+    return copy_run(three_sources_run, tmp_path)
 
 
 def test_touching_one_source_reruns_only_its_job(three_sources):

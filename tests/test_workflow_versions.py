@@ -13,28 +13,10 @@ import sys
 import time
 
 import pytest
-import soundfile as sf
 
-from conftest import REPO, Workflow
-
-from rvc_pipeline.demo import synthesize_voice
+from conftest import INDEXED_SOURCES, REPO
 
 pytestmark = pytest.mark.slow  # every test here runs Snakemake
-
-SOURCES = ("alpha", "beta")
-
-
-@pytest.fixture(scope="module")
-def indexed(tmp_path_factory):
-    """Two recordings through pitch, features and the index (no training)."""
-    wf = Workflow(tmp_path_factory.mktemp("indexed"))
-    (wf.workdir / "voices").mkdir()
-    for k, name in enumerate(SOURCES):
-        sf.write(wf.workdir / "voices" / f"{name}.wav", synthesize_voice(5.0, 32000, seed=k), 32000)
-    wf.write_config({"experiments": {"exp": {"input_dir": "voices", "sample_rate": "32k"}}})
-    wf.run("index")
-    assert wf.dry_run_jobs("index") == []
-    return wf
 
 
 def planned_with(wf, code, *args):
@@ -52,20 +34,20 @@ def planned_with(wf, code, *args):
     return sorted(jobs)
 
 
-def test_a_features_version_bump_plans_the_feature_jobs_and_what_depends_on_them(indexed):
-    jobs = planned_with(indexed, "import rvc_pipeline.versions as v; v.FEATURES_VERSION = 'bumped'", "index")
-    assert jobs.count("extract_features") == len(SOURCES)
+def test_a_features_version_bump_plans_the_feature_jobs_and_what_depends_on_them(indexed_run):
+    jobs = planned_with(indexed_run, "import rvc_pipeline.versions as v; v.FEATURES_VERSION = 'bumped'", "index")
+    assert jobs.count("extract_features") == len(INDEXED_SOURCES)
     assert "train_index" in jobs
     assert not {"slice_audio", "extract_f0", "synthesize_demo"} & set(jobs)
     # and nothing else than the features, the index and the report pages drawn from them
     assert set(jobs) <= {"extract_features", "train_index", "plot_index", "index"}
 
 
-def test_the_same_version_plans_nothing(indexed):
-    assert planned_with(indexed, "import rvc_pipeline.versions", "index") == []
+def test_the_same_version_plans_nothing(indexed_run):
+    assert planned_with(indexed_run, "import rvc_pipeline.versions", "index") == []
 
 
-def test_editing_run_text_and_scripts_plans_nothing(indexed, tmp_path):
+def test_editing_run_text_and_scripts_plans_nothing(indexed_run, tmp_path):
     """A copy of the workflow whose rules' run: blocks and scripts are edited (text only), newer
     than every output: nothing reruns."""
     copy = tmp_path / "workflow"
@@ -81,7 +63,7 @@ def test_editing_run_text_and_scripts_plans_nothing(indexed, tmp_path):
     for path in [*(copy / "scripts").glob("*.py"), *(copy / "rules").glob("*.smk")]:
         os.utime(path, (later, later))
     assert "# edited" in (copy / "rules" / "extract.smk").read_text()
-    command = indexed.command("-n", "index")
+    command = indexed_run.command("-n", "index")
     command[command.index("--snakefile") + 1] = str(copy / "Snakefile")
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
