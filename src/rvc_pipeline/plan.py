@@ -19,37 +19,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rvc_pipeline.gpu_batches import GpuBatch, gpu_batches
-from rvc_pipeline.layout import (
-    DEMO_RECORDINGS,
-    F0_COARSE,
-    F0_HZ,
-    FEATURE_DIMS,
-    GT_WAVS,
-    REPORTS,
-    SAMPLE_RATES,
-    experiment_dir,
-    experiment_path,
-    feature_folder,
-    source_dir,
-)
+from rvc_pipeline.layout import DEMO_RECORDINGS, F0_COARSE, F0_HZ, FEATURE_DIMS, GT_WAVS, REPORTS, SAMPLE_RATES
+from rvc_pipeline.layout import experiment_dir, experiment_path, feature_folder, source_dir
 from rvc_pipeline.locks import lock_holder
 from rvc_pipeline.options import PreprocessParams, TrainOptions
 from rvc_pipeline.pitch.registry import DEVICE, METHODS, PitchMethod
 from rvc_pipeline.planning import convert_sources, scan_sources, untrainable_reason, unused_entries, warm_start_folder
 from rvc_pipeline.preprocess.sources import Excluded
 from rvc_pipeline.preprocess.source_changes import SEEN_FILE, SourcesSeen, replaced_sources, write_seen
-from rvc_pipeline.pretrained.needs import (
-    GD_ROLES,
-    Need,
-    fetch_folder,
-    needed_assets,
-    pitch_weight_paths,
-    speaker_encoder_path,
-    training_speaker_encoder,
-    unused_with_tiny,
-)
-from rvc_pipeline.run_summary import Outcome, experiment_outcomes
+from rvc_pipeline.pretrained.needs import GD_ROLES, Need, fetch_folder, needed_assets, pitch_weight_paths
+from rvc_pipeline.pretrained.needs import speaker_encoder_path, training_speaker_encoder, unused_with_tiny
 from rvc_pipeline.pretrained.verify import AssetCheck, unusable_message, verify_config, write_experiment_checks
+from rvc_pipeline.run_summary import Outcome, experiment_outcomes
 from rvc_pipeline.training.rvc_folder import check_folder, folder_files
 
 
