@@ -153,8 +153,7 @@ class Plan:
         return self.config["pretrained"]["download"]
 
     def present(self, path: str) -> bool:
-        """Whether ``path`` counts as there: with ``download: true`` the run fetches what is missing."""
-        return self.download or os.path.exists(path)
+        return _present(path, self.download)
 
     @property
     def hubert_standin(self) -> str | None:
@@ -263,6 +262,11 @@ class Plan:
         return train["export"]
 
 
+def _present(path: str, download: bool) -> bool:
+    """Whether ``path`` counts as there: with ``download: true`` the run fetches what is missing."""
+    return download or os.path.exists(path)
+
+
 def build_plan(config: Mapping[str, Any]) -> Plan:
     """The plan of ``config`` (validated, defaults filled). Reads the files it names; writes
     nothing. A config that cannot run raises ``PlanError``."""
@@ -275,10 +279,6 @@ def build_plan(config: Mapping[str, Any]) -> Plan:
         scanned[name] = (sources, excluded, convert_sources(exp, demo_dir))
     needs = needed_assets(config, converting=[name for name in settings if scanned[name][2]])
     download = config["pretrained"]["download"]
-
-    def present(path: str) -> bool:  # as Plan.present: with download: true, a missing file is fetched
-        return download or os.path.exists(path)
-
     experiments = {}
     for name, exp in settings.items():
         sources, excluded, convert = scanned[name]
@@ -286,7 +286,7 @@ def build_plan(config: Mapping[str, Any]) -> Plan:
         pretrained = {
             need.role: need.path
             for need in needs
-            if need.role in GD_ROLES and name in need.experiments and present(need.path)
+            if need.role in GD_ROLES and name in need.experiments and _present(need.path, download)
         }
         experiments[name] = ExperimentPlan(
             name, exp, sources, excluded, convert, untrainable, warm_start_folder(exp, settings), pretrained
@@ -322,7 +322,7 @@ def build_plan(config: Mapping[str, Any]) -> Plan:
         needs=tuple(needs),
         fetchable={need.path: need.asset.key for need in needs if need.asset and not os.path.exists(need.path)},
         hubert=hubert,
-        hubert_present=present(hubert),
+        hubert_present=_present(hubert, download),
         pitch_weights=pitch_weights,
         train_speaker_encoder=speaker_encoder,
         feature_batches=tuple(feature_batches),
